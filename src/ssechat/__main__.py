@@ -1,0 +1,3 @@
+from ssechat.cli import main
+
+raise SystemExit(main())

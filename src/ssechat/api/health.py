@@ -1,0 +1,16 @@
+"""`GET /health`: is the server up, and which model does it serve."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from ssechat.api import Services, services
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health")
+async def health(svc: Annotated[Services, Depends(services)]) -> dict[str, str]:
+    return {"status": "ok", "model": svc.model.model, "backend": svc.model.backend}

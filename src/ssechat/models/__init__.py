@@ -1,0 +1,107 @@
+"""Model backends: one small Protocol, and a registry the built-ins join like any plugin.
+
+A backend turns chat messages into an async stream of `ModelDelta`s (text pieces, tool calls,
+usage, finish reason). Closing that stream (`aclose()`, which `async for` does on `break`,
+cancellation or error) must stop generation: that is how the stop button reaches the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ssechat.events import Usage
+
+if TYPE_CHECKING:
+    from ssechat.config import Settings
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str  # JSON text, as the model produced it
+
+
+@dataclass(frozen=True, slots=True)
+class ModelDelta:
+    """One step of a model's stream; any field may be empty."""
+
+    text: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    usage: Usage | None = None
+    finish_reason: str | None = None
+
+
+class GenerationParams(BaseModel):
+    """Per-request sampling parameters (`params` in a chat request); unknown keys are refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_tokens: int | None = Field(default=None, ge=1, le=32_768)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+
+class ModelBackend(Protocol):
+    """What a model backend implements. `params_type` may extend `GenerationParams`."""
+
+    backend: ClassVar[str]
+    params_type: ClassVar[type[GenerationParams]]
+
+    @property
+    def model(self) -> str:
+        """The model name clients see (`start.model`, `GET /v1/models`)."""
+        ...
+
+    def stream(
+        self, messages: Sequence[Message], params: GenerationParams
+    ) -> AsyncIterator[ModelDelta]: ...
+
+    async def aclose(self) -> None:
+        """Release the backend's resources (called from the app's lifespan)."""
+        ...
+
+
+BackendFactory = Callable[["Settings"], ModelBackend]
+_BACKENDS: dict[str, BackendFactory] = {}
+
+
+def register_backend(name: str) -> Callable[[BackendFactory], BackendFactory]:
+    """Register a backend factory under `name` (the value of `SSECHAT_MODEL_BACKEND`)."""
+
+    def decorate(factory: BackendFactory) -> BackendFactory:
+        _BACKENDS[name] = factory
+        return factory
+
+    return decorate
+
+
+def create_backend(settings: Settings) -> ModelBackend:
+    """Build the backend that `settings.model_backend` names."""
+    _load_builtins()
+    try:
+        factory = _BACKENDS[settings.model_backend]
+    except KeyError:
+        known = ", ".join(sorted(_BACKENDS))
+        raise ValueError(f"unknown model backend {settings.model_backend!r} (known: {known})")
+    return factory(settings)
+
+
+def _load_builtins() -> None:
+    # Imported here, not at module top, so that importing the Protocol stays cheap and the
+    # built-ins register through the same decorator a plugin would use.
+    from ssechat.models import llamacpp, openai, scripted  # noqa: F401

@@ -1,0 +1,88 @@
+"""A deterministic backend for tests and benchmarks only: fixed text, set pace, injected faults.
+
+Never a default. Its knobs come from settings and may be overridden per request through
+`params` (`text`, `delay`, `fail_after`), so one test server can play many scenarios.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, ClassVar
+
+from pydantic import Field
+
+from ssechat.errors import ModelError
+from ssechat.events import Usage
+from ssechat.models import GenerationParams, Message, ModelDelta, register_backend
+
+if TYPE_CHECKING:
+    from ssechat.config import Settings
+
+# A "token" is a word with the whitespace before it, so the pieces concatenate to the text.
+_TOKEN = re.compile(r"\s*\S+|\s+")
+
+
+class ScriptedParams(GenerationParams):
+    text: str | None = None
+    delay: float | None = Field(default=None, ge=0.0, le=60.0)
+    fail_after: int | None = Field(default=None, ge=0)
+
+
+class ScriptedBackend:
+    backend: ClassVar[str] = "scripted"
+    params_type: ClassVar[type[GenerationParams]] = ScriptedParams
+
+    def __init__(
+        self,
+        text: str,
+        *,
+        delay: float = 0.0,
+        fail_after: int | None = None,
+        model: str = "scripted",
+    ) -> None:
+        self.text = text
+        self.delay = delay
+        self.fail_after = fail_after
+        self._model = model
+        # Counts tokens actually produced, so tests can prove a stop reached the model.
+        self.tokens_generated = 0
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    async def stream(
+        self, messages: Sequence[Message], params: GenerationParams
+    ) -> AsyncIterator[ModelDelta]:
+        p = params if isinstance(params, ScriptedParams) else ScriptedParams()
+        text = self.text if p.text is None else p.text
+        delay = self.delay if p.delay is None else p.delay
+        fail_after = self.fail_after if p.fail_after is None else p.fail_after
+        tokens = _TOKEN.findall(text)
+        if params.max_tokens is not None:
+            tokens = tokens[: params.max_tokens]
+        for i, token in enumerate(tokens):
+            if fail_after is not None and i >= fail_after:
+                raise ModelError(f"scripted failure after {fail_after} tokens")
+            if delay:
+                await asyncio.sleep(delay)
+            self.tokens_generated += 1
+            yield ModelDelta(text=token)
+        prompt_tokens = sum(len(_TOKEN.findall(m.content)) for m in messages)
+        finish = "length" if len(tokens) < len(_TOKEN.findall(text)) else "stop"
+        yield ModelDelta(usage=Usage(prompt_tokens, len(tokens)), finish_reason=finish)
+
+    async def aclose(self) -> None:
+        return None
+
+
+@register_backend("scripted")
+def _from_settings(settings: Settings) -> ScriptedBackend:
+    return ScriptedBackend(
+        settings.scripted_text,
+        delay=settings.scripted_delay,
+        fail_after=settings.scripted_fail_after,
+        model=settings.model or "scripted",
+    )
