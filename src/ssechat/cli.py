@@ -49,8 +49,17 @@ def _serve(args: argparse.Namespace) -> int:
     from ssechat.app import create_app
     from ssechat.config import Settings
 
-    names = ("host", "port", "model_backend", "model", "llamacpp_model_path", "openai_base_url",
-             "openai_api_key", "keepalive_interval", "grace_period")
+    names = (
+        "host",
+        "port",
+        "model_backend",
+        "model",
+        "llamacpp_model_path",
+        "openai_base_url",
+        "openai_api_key",
+        "keepalive_interval",
+        "grace_period",
+    )
     overrides: dict[str, Any] = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
     settings = Settings(**overrides)
     uvicorn.run(

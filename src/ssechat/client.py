@@ -24,8 +24,9 @@ RESUMABLE = (httpx.TransportError, httpx.RemoteProtocolError)
 class ChatError(Exception):
     """The server refused the request (`status` set) or ended the stream with an `error`."""
 
-    def __init__(self, code: str, message: str, *, status: int | None = None,
-                 retryable: bool = False) -> None:
+    def __init__(
+        self, code: str, message: str, *, status: int | None = None, retryable: bool = False
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code, self.message, self.status, self.retryable = code, message, status, retryable
 
@@ -39,7 +40,9 @@ class _Cursor:
         self.done = False
         self.decoder = Decoder()
 
-    def request(self, body: dict[str, Any]) -> tuple[str, str, dict[str, Any] | None, dict[str, str]]:
+    def request(
+        self, body: dict[str, Any]
+    ) -> tuple[str, str, dict[str, Any] | None, dict[str, str]]:
         """(method, path, json, headers) for the first request or a resume."""
         headers = {"accept": "text/event-stream"}
         if self.run_id is None:
@@ -54,12 +57,13 @@ class _Cursor:
                 err = response.json()["error"]
                 raise ChatError(err["code"], err["message"], status=response.status_code)
             except (ValueError, KeyError, TypeError):
-                raise ChatError("http_error", body.decode(errors="replace")[:500],
-                                status=response.status_code) from None
+                raise ChatError(
+                    "http_error", body.decode(errors="replace")[:500], status=response.status_code
+                ) from None
         self.run_id = response.headers.get("x-run-id", self.run_id)
 
     def feed(self, chunk: bytes) -> list[ev.Event]:
-        out = []
+        out: list[ev.Event] = []
         for message in self.decoder.feed(chunk):
             seq = int(message.id) if message.id and message.id.isdigit() else 0
             if seq and seq <= self.last_seq:
@@ -83,10 +87,17 @@ def _headers(api_key: str | None) -> dict[str, str]:
 
 
 class Client:
-    def __init__(self, base_url: str = "http://127.0.0.1:8000", *, api_key: str | None = None,
-                 timeout: float = 60.0, max_retries: int = 5) -> None:
-        self._http = httpx.Client(base_url=base_url, headers=_headers(api_key),
-                                  timeout=httpx.Timeout(timeout, read=None))
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:8000",
+        *,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 5,
+    ) -> None:
+        self._http = httpx.Client(
+            base_url=base_url, headers=_headers(api_key), timeout=httpx.Timeout(timeout, read=None)
+        )
         self.max_retries = max_retries
 
     def stream(self, message: str, **fields: Any) -> Iterator[ev.Event]:
@@ -128,10 +139,17 @@ class Client:
 
 
 class AsyncClient:
-    def __init__(self, base_url: str = "http://127.0.0.1:8000", *, api_key: str | None = None,
-                 timeout: float = 60.0, max_retries: int = 5) -> None:
-        self._http = httpx.AsyncClient(base_url=base_url, headers=_headers(api_key),
-                                       timeout=httpx.Timeout(timeout, read=None))
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:8000",
+        *,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 5,
+    ) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=base_url, headers=_headers(api_key), timeout=httpx.Timeout(timeout, read=None)
+        )
         self.max_retries = max_retries
 
     async def stream(self, message: str, **fields: Any) -> AsyncIterator[ev.Event]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
 from typing import Any, ClassVar
 
 import orjson
@@ -133,7 +132,19 @@ Event = (
 )
 EVENT_TYPES: Mapping[str, type[Event]] = {
     cls.type: cls
-    for cls in (Start, Status, Sources, Delta, Sql, Table, Csv, Followups, Metadata, Complete, Error)
+    for cls in (
+        Start,
+        Status,
+        Sources,
+        Delta,
+        Sql,
+        Table,
+        Csv,
+        Followups,
+        Metadata,
+        Complete,
+        Error,
+    )
 }
 # A run's log ends with exactly one of these.
 TERMINAL: tuple[type[Event], ...] = (Complete, Error)
@@ -144,9 +155,7 @@ def dumps(event: Event) -> bytes:
     return orjson.dumps(event)
 
 
-@cache
-def _adapter(cls: type[Event]) -> TypeAdapter[Any]:
-    return TypeAdapter(cls)
+_ADAPTERS: dict[str, TypeAdapter[Any]] = {}  # built on first use: only clients parse
 
 
 def loads(type_: str, data: str | bytes) -> Event:
@@ -154,5 +163,8 @@ def loads(type_: str, data: str | bytes) -> Event:
 
     Raises `KeyError` for an unknown type and pydantic's `ValidationError` for bad data.
     """
-    event: Event = _adapter(EVENT_TYPES[type_]).validate_json(data)
+    adapter = _ADAPTERS.get(type_)
+    if adapter is None:
+        adapter = _ADAPTERS[type_] = TypeAdapter(EVENT_TYPES[type_])
+    event: Event = adapter.validate_json(data)
     return event

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -62,7 +62,7 @@ class _Metered:
         self.inner = inner
         self.backend = inner.backend
         self.params_type = inner.params_type
-        self.usage = Usage()
+        self.usage: Usage | None = None  # None: the backend reported none (stays unknown)
         self.finish_reason: str | None = None
 
     @property
@@ -71,15 +71,16 @@ class _Metered:
 
     async def stream(
         self, messages: Sequence[Message], params: GenerationParams
-    ) -> AsyncIterator[ModelDelta]:
+    ) -> AsyncGenerator[ModelDelta, None]:
         # aclosing: when the pipeline stops reading, the backend's stream is closed at once,
         # which is what stops the model between tokens.
         async with aclosing(self.inner.stream(messages, params)) as deltas:
             async for delta in deltas:
-                if delta.usage:
+                if delta.usage:  # summed: a pipeline may call the model more than once
+                    before = self.usage or Usage()
                     self.usage = Usage(
-                        self.usage.prompt_tokens + delta.usage.prompt_tokens,
-                        self.usage.completion_tokens + delta.usage.completion_tokens,
+                        before.prompt_tokens + delta.usage.prompt_tokens,
+                        before.completion_tokens + delta.usage.completion_tokens,
                     )
                 self.finish_reason = delta.finish_reason or self.finish_reason
                 yield delta

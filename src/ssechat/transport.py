@@ -78,7 +78,9 @@ class EventStreamResponse(Response):
             await self.feed.aclose()
 
 
-async def _watch_disconnect(receive: Receive, writer: asyncio.Task[None], gone: asyncio.Event) -> None:
+async def _watch_disconnect(
+    receive: Receive, writer: asyncio.Task[None], gone: asyncio.Event
+) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
     gone.set()

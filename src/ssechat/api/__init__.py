@@ -7,6 +7,7 @@ from typing import TypeVar
 
 import orjson
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 from ssechat.config import Settings
@@ -57,7 +58,7 @@ async def parse_body(request: Request, model: type[M], max_bytes: int) -> M:
         raise BadRequest(validation_message(exc), code="invalid_request") from exc
 
 
-def validation_message(exc: ValidationError) -> str:
+def validation_message(exc: ValidationError | RequestValidationError) -> str:
     """One readable line per problem, e.g. `message: Field required`."""
     return "; ".join(
         f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in exc.errors()

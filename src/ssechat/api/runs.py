@@ -25,7 +25,9 @@ def renderer_for(format: str) -> Renderer:
         ) from None
 
 
-async def stream_run(svc: Services, run_id: str, after: int, renderer: Renderer) -> EventStreamResponse:
+async def stream_run(
+    svc: Services, run_id: str, after: int, renderer: Renderer
+) -> EventStreamResponse:
     """The SSE response following `run_id` after seq `after`; 404 JSON if there is no such run."""
     subscription = await svc.runs.subscribe(run_id, after, renderer)
     return EventStreamResponse(
@@ -40,8 +42,9 @@ def _offset(value: str | None) -> int:
     if value is None or value.strip() == "":
         return 0
     if not value.strip().isdigit():
-        raise BadRequest(f"Last-Event-ID must be a sequence number, got {value!r}",
-                         code="invalid_last_event_id")
+        raise BadRequest(
+            f"Last-Event-ID must be a sequence number, got {value!r}", code="invalid_last_event_id"
+        )
     return int(value)
 
 

@@ -1,15 +1,16 @@
 """Model backends: one small Protocol, and a registry the built-ins join like any plugin.
 
 A backend turns chat messages into an async stream of `ModelDelta`s (text pieces, tool calls,
-usage, finish reason). Closing that stream (`aclose()`, which `async for` does on `break`,
-cancellation or error) must stop generation: that is how the stop button reaches the model.
+usage, finish reason). Closing that stream — `aclose()`, which callers make certain with
+`contextlib.aclosing`, or a cancellation arriving inside it — must stop generation: that is
+how the stop button reaches the model.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -57,10 +58,18 @@ class GenerationParams(BaseModel):
 
 
 class ModelBackend(Protocol):
-    """What a model backend implements. `params_type` may extend `GenerationParams`."""
+    """What a model backend implements (usually class attributes and one async generator).
 
-    backend: ClassVar[str]
-    params_type: ClassVar[type[GenerationParams]]
+    `params_type` is the model of a request's `params`: `GenerationParams` or an extension.
+    """
+
+    @property
+    def backend(self) -> str:
+        """The registered backend name, e.g. `llamacpp`."""
+        ...
+
+    @property
+    def params_type(self) -> type[GenerationParams]: ...
 
     @property
     def model(self) -> str:
@@ -69,7 +78,7 @@ class ModelBackend(Protocol):
 
     def stream(
         self, messages: Sequence[Message], params: GenerationParams
-    ) -> AsyncIterator[ModelDelta]: ...
+    ) -> AsyncGenerator[ModelDelta, None]: ...
 
     async def aclose(self) -> None:
         """Release the backend's resources (called from the app's lifespan)."""
@@ -97,7 +106,9 @@ def create_backend(settings: Settings) -> ModelBackend:
         factory = _BACKENDS[settings.model_backend]
     except KeyError:
         known = ", ".join(sorted(_BACKENDS))
-        raise ValueError(f"unknown model backend {settings.model_backend!r} (known: {known})")
+        raise ValueError(
+            f"unknown model backend {settings.model_backend!r} (known: {known})"
+        ) from None
     return factory(settings)
 
 

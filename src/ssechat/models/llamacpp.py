@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -56,7 +56,7 @@ class LlamaCppBackend:
 
         if not model_path.is_file():
             raise ModelError(f"GGUF model file not found: {model_path}")
-        self._llama = Llama(
+        self._llama: Any = Llama(  # Any: its TypedDict unions add nothing but casts here
             model_path=str(model_path), n_ctx=n_ctx, n_threads=n_threads, verbose=False
         )
         self._model = model or model_path.stem
@@ -71,7 +71,7 @@ class LlamaCppBackend:
 
     async def stream(
         self, messages: Sequence[Message], params: GenerationParams
-    ) -> AsyncIterator[ModelDelta]:
+    ) -> AsyncGenerator[ModelDelta, None]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[_Item] = asyncio.Queue()
         stop = threading.Event()
@@ -104,7 +104,9 @@ class LlamaCppBackend:
                 return
             kwargs: dict[str, Any] = {
                 "max_tokens": params.max_tokens or self._max_tokens,
-                "temperature": self._temperature if params.temperature is None else params.temperature,
+                "temperature": self._temperature
+                if params.temperature is None
+                else params.temperature,
                 "stop": list(params.stop) or None,
             }
             if params.top_p is not None:

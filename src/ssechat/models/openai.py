@@ -7,7 +7,7 @@ closed connection stops generating; there is no other stop signal in that API.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import openai
@@ -35,7 +35,7 @@ class OpenAIBackend:
 
     async def stream(
         self, messages: Sequence[Message], params: GenerationParams
-    ) -> AsyncIterator[ModelDelta]:
+    ) -> AsyncGenerator[ModelDelta, None]:
         request: dict[str, Any] = {
             "model": self._model,
             "messages": [{"role": m.role, "content": m.content} for m in messages],

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field
@@ -55,7 +55,7 @@ class ScriptedBackend:
 
     async def stream(
         self, messages: Sequence[Message], params: GenerationParams
-    ) -> AsyncIterator[ModelDelta]:
+    ) -> AsyncGenerator[ModelDelta, None]:
         p = params if isinstance(params, ScriptedParams) else ScriptedParams()
         text = self.text if p.text is None else p.text
         delay = self.delay if p.delay is None else p.delay

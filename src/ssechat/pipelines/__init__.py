@@ -7,7 +7,7 @@ built-ins register through `register_pipeline`, the same registry a user's pipel
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 
 from ssechat.events import Event
@@ -29,7 +29,7 @@ class Context:
     system_prompt: str = ""
 
 
-Pipeline = Callable[[Context], AsyncIterator[Event | str]]
+Pipeline = Callable[[Context], AsyncGenerator[Event | str, None]]
 _PIPELINES: dict[str, Pipeline] = {}
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
 from ssechat.events import Event, Status
@@ -11,7 +11,7 @@ from ssechat.pipelines import Context, register_pipeline
 
 
 @register_pipeline("chat")
-async def chat(ctx: Context) -> AsyncIterator[Event | str]:
+async def chat(ctx: Context) -> AsyncGenerator[Event | str, None]:
     system = [Message("system", ctx.system_prompt)] if ctx.system_prompt else []
     messages = [*system, *ctx.history, Message("user", ctx.question)]
     yield Status("generating")

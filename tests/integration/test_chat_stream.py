@@ -1,0 +1,164 @@
+"""`POST /v1/chat/stream` against a real server on loopback, with the scripted model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import Server
+
+TEXT = "Streams are runs, not connections, and every client gets each event once."
+
+
+def test_a_chat_streams_start_status_deltas_metadata_and_complete(scripted: Server) -> None:
+    stream = scripted.chat({"message": "hi", "params": {"text": TEXT}})
+    assert stream.status == 200
+    types = [t for t in stream.types if t != "message"]
+    n = len(stream.of("delta"))
+    assert types == ["start", "status", *["delta"] * n, "metadata", "complete"]
+    assert n > 5
+    assert "".join(d["text"] for d in stream.of("delta")) == TEXT
+    assert stream.of("complete")[0]["text"] == TEXT
+
+
+def test_ids_are_the_run_sequence_1_2_3_without_gaps(scripted: Server) -> None:
+    stream = scripted.chat({"message": "hi", "params": {"text": TEXT}})
+    ids = [int(m.id) for m in stream.messages if m.event != "message"]
+    assert ids == list(range(1, len(ids) + 1))
+
+
+def test_stream_headers_keep_proxies_from_buffering(scripted: Server) -> None:
+    stream = scripted.chat({"message": "hi"})
+    assert stream.headers["content-type"].startswith("text/event-stream")
+    assert stream.headers["cache-control"] == "no-cache"
+    assert stream.headers["x-accel-buffering"] == "no"
+    assert "content-encoding" not in stream.headers
+    assert stream.headers["x-run-id"] == stream.of("start")[0]["run_id"]
+
+
+def test_the_first_message_sets_the_retry_interval(scripted: Server) -> None:
+    stream = scripted.chat({"message": "hi"})
+    assert stream.chunks[0].startswith(b"retry: 3000\n")
+
+
+def test_start_names_run_conversation_message_pipeline_model_and_time(scripted: Server) -> None:
+    start = scripted.chat({"message": "hi", "conversation_id": "conv-7"}).of("start")[0]
+    assert start["conversation_id"] == "conv-7"
+    assert start["pipeline"] == "chat"
+    assert start["model"] == "scripted"
+    assert start["run_id"].startswith("run_")
+    assert start["message_id"].startswith("msg_")
+    assert start["created_at"].endswith("+00:00")
+
+
+def test_metadata_reports_usage_and_timings(scripted: Server) -> None:
+    stream = scripted.chat({"message": "hi", "params": {"text": TEXT}})
+    meta = stream.of("metadata")[0]
+    assert meta["usage"]["completion_tokens"] == len(stream.of("delta"))
+    assert 0 <= meta["timings"]["ttft_ms"] <= meta["timings"]["total_ms"]
+    assert stream.of("complete")[0]["usage"] == meta["usage"]
+
+
+def test_idle_streams_get_keepalive_comments(scripted: Server) -> None:
+    # 0.6 s between tokens and a 0.2 s keepalive: pings must fill the silences.
+    stream = scripted.chat({"message": "hi", "params": {"text": "slow answer", "delay": 0.6}})
+    body = b"".join(stream.chunks)
+    assert body.count(b": ping\n\n") >= 2
+    assert stream.of("complete")[0]["text"] == "slow answer"
+
+
+def test_deltas_arrive_while_the_answer_is_being_generated(scripted: Server) -> None:
+    stream = scripted.chat({"message": "hi", "params": {"text": "one two three", "delay": 0.2}})
+    first_delta = next(i for i, c in enumerate(stream.chunks) if b"event: delta" in c)
+    complete = next(i for i, c in enumerate(stream.chunks) if b"event: complete" in c)
+    assert first_delta < complete  # not one buffered body at the end
+
+
+def test_a_model_failure_mid_stream_ends_with_an_error_event(scripted: Server) -> None:
+    stream = scripted.chat({"message": "hi", "params": {"text": TEXT, "fail_after": 3}})
+    assert stream.status == 200
+    assert [m.event for m in stream.messages][-1] == "error"
+    error = stream.of("error")[0]
+    assert error["code"] == "model_error"
+    assert error["retryable"] is True
+    assert len(stream.of("delta")) == 3
+    assert "complete" not in stream.types
+
+
+BAD_REQUESTS: list[tuple[str, dict[str, Any], int, str]] = [
+    (
+        "invalid JSON",
+        {"content": b"{not json", "headers": {"content-type": "application/json"}},
+        400,
+        "invalid_json",
+    ),
+    ("missing message", {"json": {"pipeline": "chat"}}, 400, "invalid_request"),
+    ("empty message", {"json": {"message": "   "}}, 400, "empty_message"),
+    ("oversized message", {"json": {"message": "x" * 40_000}}, 413, "message_too_long"),
+    (
+        "oversized body",
+        {"json": {"message": "hi", "params": {"text": "y" * 1_100_000}}},
+        413,
+        "payload_too_large",
+    ),
+    ("unknown pipeline", {"json": {"message": "hi", "pipeline": "nope"}}, 400, "unknown_pipeline"),
+    ("unknown model", {"json": {"message": "hi", "model": "gpt-9"}}, 400, "unknown_model"),
+    (
+        "wrong content type",
+        {
+            "content": b"message=hi",
+            "headers": {"content-type": "application/x-www-form-urlencoded"},
+        },
+        415,
+        "unsupported_media_type",
+    ),
+    ("unknown field", {"json": {"message": "hi", "mesage": "typo"}}, 400, "invalid_request"),
+    (
+        "bad params",
+        {"json": {"message": "hi", "params": {"max_tokens": -1}}},
+        400,
+        "invalid_params",
+    ),
+    (
+        "unknown param",
+        {"json": {"message": "hi", "params": {"temprature": 1}}},
+        400,
+        "invalid_params",
+    ),
+    ("message not a string", {"json": {"message": 42}}, 400, "invalid_request"),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "request_kwargs", "status", "code"), BAD_REQUESTS, ids=[c[0] for c in BAD_REQUESTS]
+)
+def test_bad_input_gets_a_4xx_json_error_before_any_stream(
+    scripted: Server, case: str, request_kwargs: dict[str, Any], status: int, code: str
+) -> None:
+    stream = scripted.stream("POST", "/v1/chat/stream", **request_kwargs)
+    assert stream.status == status
+    assert stream.headers["content-type"] == "application/json"
+    error = stream.json()["error"]
+    assert error["code"] == code
+    assert error["message"]
+    assert "Traceback" not in error["message"]
+
+
+def test_an_unknown_format_is_refused_before_a_run_starts(scripted: Server) -> None:
+    stream = scripted.stream("POST", "/v1/chat/stream?format=klingon", json={"message": "hi"})
+    assert stream.status == 400
+    assert stream.json()["error"]["code"] == "unknown_format"
+
+
+def test_unknown_routes_answer_json_404(scripted: Server) -> None:
+    stream = scripted.stream("GET", "/v1/nope")
+    assert stream.status == 404
+    assert stream.json()["error"]["code"] == "not_found"
+
+
+def test_health_names_the_model(scripted: Server) -> None:
+    import httpx
+
+    body = httpx.get(scripted.url + "/health").json()
+    assert body == {"status": "ok", "model": "scripted", "backend": "scripted"}
