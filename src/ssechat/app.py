@@ -12,12 +12,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from ssechat import __version__
-from ssechat.api import Services, chat, health, runs, validation_message
+from ssechat.api import Services, chat, conversations, health, runs, validation_message
+from ssechat.auth import is_loopback
 from ssechat.config import Settings
 from ssechat.errors import ApiError
 from ssechat.eventlog.memory import MemoryEventLog
 from ssechat.models import create_backend
 from ssechat.runs import RunManager
+from ssechat.store import Store, sqlite_url
 
 logger = logging.getLogger("ssechat")
 
@@ -26,25 +28,50 @@ def error_body(code: str, message: str, status: int) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
+async def refuse_unprotected_bind(settings: Settings, store: Store) -> None:
+    """Without API keys anyone who can reach the port is the local user: allow that only on
+    loopback, behind a trusted auth proxy, or when explicitly told."""
+    if is_loopback(settings.host) or settings.insecure_no_auth or settings.trusted_user_header:
+        return
+    if not await store.has_keys():
+        raise SystemExit(
+            f"refusing to listen on {settings.host} with no API keys: create one with "
+            "`ssechat keys create --user NAME`, or pass --insecure-no-auth"
+        )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        model = create_backend(settings)
+        store = await Store.open(settings.database_url or sqlite_url(settings.data_dir))
+        try:
+            await refuse_unprotected_bind(settings, store)
+            if interrupted := await store.interrupt_streaming():
+                logger.warning(
+                    "%d answers cut off by an earlier crash: now interrupted", interrupted
+                )
+            model = create_backend(settings)
+        except BaseException:
+            await store.close()
+            raise
         log = MemoryEventLog(retention=settings.event_retention)
-        run_manager = RunManager(log, grace_period=settings.grace_period)
-        app.state.ssechat = Services(settings, model, run_manager)
+        run_manager = RunManager(
+            log, store, grace_period=settings.grace_period, save_interval=settings.save_interval
+        )
+        app.state.ssechat = Services(settings, model, run_manager, store)
         logger.info("serving model %s (%s)", model.model, model.backend)
         try:
             yield
         finally:
-            await run_manager.aclose()
+            await run_manager.drain(settings.drain_timeout)
             await log.aclose()
             await model.aclose()
+            await store.close()
 
     app = FastAPI(title="ssechat", version=__version__, lifespan=lifespan)
-    for module in (chat, runs, health):
+    for module in (chat, runs, conversations, health):
         app.include_router(module.router)
 
     @app.exception_handler(ApiError)

@@ -7,11 +7,16 @@ defaults in `Settings`.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import socket
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ssechat import __version__
+
+if TYPE_CHECKING:
+    from ssechat.config import Settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,6 +34,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--openai-api-key")
     serve.add_argument("--keepalive-interval", type=float, help="seconds between pings")
     serve.add_argument("--grace-period", type=float, help="seconds a run outlives its clients")
+    serve.add_argument(
+        "--database-url", help="SQLAlchemy async URL; SQLite in the data dir if unset"
+    )
+    serve.add_argument("--data-dir", help="where the SQLite database lives (default .ssechat)")
+    serve.add_argument("--trusted-user-header", help="take the user from this proxy-set header")
+    serve.add_argument(
+        "--insecure-no-auth",
+        action="store_const",
+        const=True,
+        help="allow listening beyond loopback with no API keys",
+    )
     serve.add_argument("--log-level", default="info")
 
     ask = commands.add_parser("ask", help="ask a running server and print the answer as it streams")
@@ -37,33 +53,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     ask.add_argument("--pipeline", default="chat")
     ask.add_argument("--api-key")
 
+    keys = commands.add_parser("keys", help="manage API keys")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_commands.add_parser("create", help="create a key for a user; printed once")
+    create.add_argument("--user", required=True)
+    keys_commands.add_parser("list", help="list keys (prefix, user, created)")
+    revoke = keys_commands.add_parser("revoke", help="revoke a key by its listed prefix")
+    revoke.add_argument("prefix")
+    for sub in (create, revoke, keys_commands.choices["list"]):
+        sub.add_argument("--database-url")
+        sub.add_argument("--data-dir")
+
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "keys":
+        return asyncio.run(_keys(args))
     return _ask(args)
+
+
+def _settings(args: argparse.Namespace, names: Sequence[str]) -> Settings:
+    from ssechat.config import Settings
+
+    given = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    return Settings(**given)
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from ssechat.app import create_app
-    from ssechat.config import Settings
 
-    names = (
-        "host",
-        "port",
-        "model_backend",
-        "model",
-        "llamacpp_model_path",
-        "openai_base_url",
-        "openai_api_key",
-        "keepalive_interval",
-        "grace_period",
-    )
-    overrides: dict[str, Any] = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
-    settings = Settings(**overrides)
-    uvicorn.run(
-        create_app(settings),
+    settings = _settings(
+        args,
+        (
+            "host", "port", "model_backend", "model", "llamacpp_model_path", "openai_base_url",
+            "openai_api_key", "keepalive_interval", "grace_period", "database_url", "data_dir",
+            "trusted_user_header", "insecure_no_auth",
+        ),
+    )  # fmt: skip
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
@@ -71,6 +102,39 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         timeout_graceful_shutdown=5,
     )
+
+    class DrainingServer(uvicorn.Server):
+        """On SIGTERM, drain the runs before uvicorn stops the connections: running answers
+        get `drain_timeout` to finish, and subscribers still connected receive the `shutdown`
+        event of those that could not, instead of a cut connection."""
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            services = getattr(app.state, "ssechat", None)
+            if services is not None:
+                await services.runs.drain(settings.drain_timeout)
+            await super().shutdown(sockets)
+
+    DrainingServer(config).run()
+    return 0
+
+
+async def _keys(args: argparse.Namespace) -> int:
+    from ssechat.store import Store, sqlite_url
+
+    settings = _settings(args, ("database_url", "data_dir"))
+    store = await Store.open(settings.database_url or sqlite_url(settings.data_dir))
+    try:
+        if args.keys_command == "create":
+            print(await store.create_key(args.user))
+            print("Keep it: only its hash is stored; it cannot be shown again.", file=sys.stderr)
+        elif args.keys_command == "list":
+            for key in await store.list_keys():
+                print(f"{key.prefix}…\t{key.user_id}\t{key.created_at:%Y-%m-%d %H:%M}")
+        elif not await store.revoke_key(args.prefix.rstrip("…")):
+            print(f"no key with prefix {args.prefix}", file=sys.stderr)
+            return 1
+    finally:
+        await store.close()
     return 0
 
 

@@ -72,10 +72,16 @@ class _Cursor:
             event = ev.loads(message.event or "message", message.data)
             if isinstance(event, ev.TERMINAL):
                 self.done = True
-            if isinstance(event, ev.Error):
-                raise ChatError(event.code, event.message, retryable=event.retryable)
             out.append(event)
         return out
+
+
+def _checked(event: ev.Event) -> ev.Event:
+    """The event, or its `ChatError` raised — in stream order, so the events written in the
+    same chunk before an `error` still reach the caller first."""
+    if isinstance(event, ev.Error):
+        raise ChatError(event.code, event.message, retryable=event.retryable)
+    return event
 
 
 def _body(message: str, **fields: Any) -> dict[str, Any]:
@@ -110,7 +116,7 @@ class Client:
                     cursor.opened(response, response.read() if response.status_code != 200 else b"")
                     for chunk in response.iter_raw():
                         attempt = 0
-                        yield from cursor.feed(chunk)
+                        yield from map(_checked, cursor.feed(chunk))
             except RESUMABLE:
                 if cursor.run_id is None or attempt >= self.max_retries:
                     raise
@@ -164,7 +170,7 @@ class AsyncClient:
                     async for chunk in response.aiter_raw():
                         attempt = 0
                         for event in cursor.feed(chunk):
-                            yield event
+                            yield _checked(event)
             except RESUMABLE:
                 if cursor.run_id is None or attempt >= self.max_retries:
                     raise

@@ -26,7 +26,22 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
-    data_dir: Path = Path(".ssechat")
+    data_dir: Path = Field(
+        default=Path(".ssechat"), description="The SQLite database and exported files."
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL (postgresql+asyncpg://…); SQLite in data_dir if unset.",
+    )
+
+    # -- auth ----------------------------------------------------------------------------
+    trusted_user_header: str | None = Field(
+        default=None,
+        description="Take the user from this header (e.g. x-user-id) set by an auth proxy.",
+    )
+    insecure_no_auth: bool = Field(
+        default=False, description="Allow a non-loopback bind with no API keys configured."
+    )
 
     # -- model ---------------------------------------------------------------------------
     model_backend: Literal["llamacpp", "openai", "scripted"] = "llamacpp"
@@ -57,6 +72,15 @@ class Settings(BaseSettings):
     system_prompts: dict[str, str] = Field(
         default_factory=lambda: {"chat": DEFAULT_CHAT_SYSTEM_PROMPT},
         description='Per-pipeline system prompt, JSON in env: {"chat": "..."}.',
+    )
+    history_chars: int = Field(
+        default=4000, ge=0, description="Budget of earlier conversation text sent to the model."
+    )
+    save_interval: float = Field(
+        default=1.0, gt=0, description="Seconds between saves of a streaming answer."
+    )
+    drain_timeout: float = Field(
+        default=10.0, ge=0, description="On SIGTERM, seconds running runs get to finish."
     )
     grace_period: float = Field(
         default=30.0, ge=0, description="Seconds a run outlives its last subscriber; 0: none."

@@ -4,6 +4,9 @@ HTTP responses never drive generation; they subscribe to a run's log from an off
 client that drops and comes back with `Last-Event-ID` misses nothing, a second tab can join,
 and the stop button cancels the run, not a socket. A run nobody watches any more is
 cancelled after a grace period, so an abandoned answer does not keep the model busy.
+
+What a run generated is saved while it streams (every `save_interval` seconds) and, in a
+`finally`, with how it ended — whatever the ending: complete, stopped, failed or shut down.
 """
 
 from __future__ import annotations
@@ -11,31 +14,64 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import orjson
 
 from ssechat.dialects import Renderer
 from ssechat.errors import PipelineError, SsechatError
 from ssechat.eventlog import Batch, EventLog
-from ssechat.events import Complete, Delta, Error, Event, Metadata, Start, Timings, Usage
+from ssechat.events import (
+    Complete,
+    Csv,
+    Delta,
+    Error,
+    Event,
+    Metadata,
+    Source,
+    Sources,
+    Sql,
+    Start,
+    Timings,
+    Usage,
+)
+from ssechat.ids import new_id
 from ssechat.models import GenerationParams, Message, ModelBackend, ModelDelta
 from ssechat.pipelines import Context, Pipeline
 
 logger = logging.getLogger("ssechat.runs")
 
-# How a run ended, as saved with its message.
-COMPLETE, CANCELLED, INTERRUPTED, ERROR = "complete", "cancelled", "interrupted", "error"
-_CANCEL_EVENTS = {
-    CANCELLED: Error("cancelled", "the run was cancelled"),
-    INTERRUPTED: Error("interrupted", "no client was listening; the run was stopped"),
-}
+
+@dataclass(frozen=True, slots=True)
+class StopReason:
+    """Why a run was stopped early: the status its answer is saved with, and the event its
+    subscribers get."""
+
+    status: str
+    event: Error
 
 
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex}"
+CANCELLED = StopReason("cancelled", Error("cancelled", "the run was cancelled"))
+INTERRUPTED = StopReason(
+    "interrupted", Error("interrupted", "no client was listening; the run was stopped")
+)
+SHUTDOWN = StopReason(
+    "interrupted", Error("shutdown", "the server is shutting down; ask again", retryable=True)
+)
+
+
+class Recorder(Protocol):
+    """Where answers are saved (the store)."""
+
+    async def save_text(self, message_id: str, text: str) -> None: ...
+
+    async def finish(
+        self, message_id: str, *, status: str, content: str, **fields: Any
+    ) -> None: ...
 
 
 @dataclass(slots=True)
@@ -50,9 +86,14 @@ class Run:
     task: asyncio.Task[None] | None = None
     status: str = "running"
     subscribers: int = 0
-    cancel_reason: str = CANCELLED
+    stop_reason: StopReason = CANCELLED
     grace: asyncio.TimerHandle | None = None
     text: list[str] = field(default_factory=list)
+    usage: Usage | None = None
+    sources: tuple[Source, ...] = ()
+    sql: str | None = None
+    csv_url: str | None = None
+    error: Error | None = None
 
 
 class _Metered:
@@ -90,21 +131,38 @@ class _Metered:
 
 
 class RunManager:
-    def __init__(self, log: EventLog, *, grace_period: float = 30.0) -> None:
+    def __init__(
+        self,
+        log: EventLog,
+        recorder: Recorder | None = None,
+        *,
+        grace_period: float = 30.0,
+        save_interval: float = 1.0,
+    ) -> None:
         self.log = log
+        self.recorder = recorder
         self.grace_period = grace_period
+        self.save_interval = save_interval
+        self.accepting = True  # False once draining for shutdown
         self._runs: dict[str, Run] = {}  # runs this process is executing
 
     async def start(
-        self, name: str, pipeline: Pipeline, ctx: Context, *, conversation_id: str = ""
+        self,
+        name: str,
+        pipeline: Pipeline,
+        ctx: Context,
+        *,
+        run_id: str = "",
+        conversation_id: str = "",
+        message_id: str = "",
     ) -> Run:
         """Start `pipeline` on `ctx` as a background run; return once its `start` is logged."""
         run = Run(
-            id=new_id("run"),
+            id=run_id or new_id("run"),
             pipeline=name,
             model=ctx.model.model,
             conversation_id=conversation_id or new_id("conv"),
-            message_id=new_id("msg"),
+            message_id=message_id or new_id("msg"),
             user=ctx.user,
             created_at=datetime.now(UTC),
         )
@@ -115,17 +173,21 @@ class RunManager:
         )
         self._runs[run.id] = run
         run.task = asyncio.create_task(self._execute(run, pipeline, ctx), name=run.id)
+        # Let the task reach its `try`: cancelled before its first step, it would end without
+        # logging how, and its subscribers would wait forever.
+        await asyncio.sleep(0)
         return run
 
     def get(self, run_id: str) -> Run | None:
+        """The run if this process is executing it."""
         return self._runs.get(run_id)
 
-    def cancel(self, run_id: str, reason: str = CANCELLED) -> bool:
+    def cancel(self, run_id: str, reason: StopReason = CANCELLED) -> bool:
         """Stop a running run; False if it is not running here."""
         run = self._runs.get(run_id)
         if run is None or run.task is None or run.task.done():
             return False
-        run.cancel_reason = reason
+        run.stop_reason = reason
         run.task.cancel()
         return True
 
@@ -152,19 +214,29 @@ class RunManager:
                 loop = asyncio.get_running_loop()
                 run.grace = loop.call_later(self.grace_period, self.cancel, run_id, INTERRUPTED)
 
-    async def aclose(self) -> None:
-        """Cancel every run and wait for each to record how it ended."""
+    async def drain(self, timeout: float) -> None:
+        """Shutdown: take no new runs, give running ones `timeout` seconds to finish, then
+        stop the rest (saved `interrupted`, subscribers told `shutdown`, retryable)."""
+        self.accepting = False
         tasks = [r.task for r in self._runs.values() if r.task is not None]
+        if tasks and timeout > 0:
+            await asyncio.wait(tasks, timeout=timeout)
         for run_id in list(self._runs):
-            self.cancel(run_id, INTERRUPTED)
+            self.cancel(run_id, SHUTDOWN)
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def aclose(self) -> None:
+        """Stop every run at once, as at shutdown."""
+        await self.drain(0)
 
     async def _execute(self, run: Run, pipeline: Pipeline, ctx: Context) -> None:
         model = _Metered(ctx.model)
         ctx = replace(ctx, model=model)
-        log, started = self.log, time.perf_counter()
+        started = time.perf_counter()
         ttft: float | None = None
         quality = None
+        end: Event = Error("internal_error", "the run ended unexpectedly")
+        saver = asyncio.create_task(self._save_periodically(run)) if self.recorder else None
         try:
             async with aclosing(pipeline(ctx)) as items:
                 async for item in items:
@@ -176,31 +248,85 @@ class RunManager:
                     elif isinstance(event, Metadata):
                         quality = event.quality  # merged into the run's own metadata below
                         continue
-                    await log.append(run.id, event)
+                    _note(run, event)
+                    await self.log.append(run.id, event)
+            run.usage = model.usage
             total = (time.perf_counter() - started) * 1000
-            await log.append(
+            await self.log.append(
                 run.id, Metadata(run.model, model.usage, Timings(ttft, total), quality)
             )
-            end: Event = Complete(
-                run.message_id, "".join(run.text), model.finish_reason, usage=model.usage
+            end = Complete(
+                run.message_id,
+                "".join(run.text),
+                model.finish_reason,
+                sql=run.sql,
+                csv_url=run.csv_url,
+                usage=model.usage,
             )
-            run.status = COMPLETE
+            run.status = "complete"
         except asyncio.CancelledError:
-            run.status = run.cancel_reason
-            end = _CANCEL_EVENTS[run.cancel_reason]
+            run.status, end = run.stop_reason.status, run.stop_reason.event
         except SsechatError as exc:
-            run.status = ERROR
-            end = Error(exc.code, exc.message, exc.retryable)
+            run.status, end = "error", Error(exc.code, exc.message, exc.retryable)
         except Exception:
             logger.exception("run %s: pipeline %r failed", run.id, run.pipeline)
-            run.status = ERROR
+            run.status = "error"
             end = Error("pipeline_error", f"the {run.pipeline!r} pipeline failed")
         finally:
+            if saver is not None:
+                saver.cancel()
             if run.grace is not None:
                 run.grace.cancel()
-        await log.append(run.id, end)
-        await log.close(run.id)
-        self._runs.pop(run.id, None)
+            run.usage = run.usage or model.usage
+            run.error = end if isinstance(end, Error) else None
+            await self._record(run)  # before the end is announced: a client that sees
+            await self.log.append(run.id, end)  # `complete` can read the saved message
+            await self.log.close(run.id)
+            self._runs.pop(run.id, None)
+
+    async def _save_periodically(self, run: Run) -> None:
+        assert self.recorder is not None
+        saved = 0
+        while True:
+            await asyncio.sleep(self.save_interval)
+            if len(run.text) != saved:
+                saved = len(run.text)
+                try:
+                    await self.recorder.save_text(run.message_id, "".join(run.text))
+                except Exception:
+                    logger.exception("run %s: could not save progress", run.id)
+
+    async def _record(self, run: Run) -> None:
+        if self.recorder is None:
+            return
+        try:
+            await self.recorder.finish(
+                run.message_id,
+                status="error" if run.status == "running" else run.status,
+                content="".join(run.text),
+                usage=_asdict(run.usage),
+                sources=[_asdict(s) for s in run.sources] or None,
+                sql=run.sql,
+                csv_url=run.csv_url,
+                error=_asdict(run.error),
+            )
+        except Exception:
+            logger.exception("run %s: could not save the answer", run.id)
+
+
+def _note(run: Run, event: Event) -> None:
+    """Keep what the stored message records besides its text."""
+    if isinstance(event, Sources):
+        run.sources = event.sources
+    elif isinstance(event, Sql):
+        run.sql = event.sql
+    elif isinstance(event, Csv):
+        run.csv_url = event.url
+
+
+def _asdict(value: Any) -> Any:
+    """An event value as plain JSON data for a JSON column."""
+    return None if value is None else orjson.loads(orjson.dumps(value))
 
 
 def _as_event(item: object, pipeline: str) -> Event:
@@ -225,6 +351,11 @@ class Subscription:
         self.after = after
         self._pending: Batch | None = first  # read while subscribing; sent first
         self._render = renderer.render
+
+    @property
+    def exhausted(self) -> bool:
+        """Nothing left to send: the run has ended and the client has seen all of it."""
+        return self._pending is not None and self._pending.closed and not self._pending.entries
 
     async def next(self, timeout: float) -> tuple[bytes, bool]:
         batch, self._pending = self._pending, None

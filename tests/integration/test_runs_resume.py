@@ -88,7 +88,8 @@ def test_cancel_stops_the_run_and_every_subscriber_gets_a_cancelled_error(
     assert len(rest.of("delta")) < len(TEXT.split())
     with httpx.Client(base_url=scripted.url) as client:
         again = client.post(f"/v1/runs/{run_id}/cancel")
-    assert again.status_code == 404
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "run_finished"
 
 
 @pytest.fixture(scope="module")

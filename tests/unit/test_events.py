@@ -136,9 +136,7 @@ def test_table_rows_keep_each_cell_type() -> None:
     ]
 
 
-@pytest.mark.parametrize(
-    "tz", [UTC, PLUS_TWO, timezone(-timedelta(hours=5, minutes=30))], ids=str
-)
+@pytest.mark.parametrize("tz", [UTC, PLUS_TWO, timezone(-timedelta(hours=5, minutes=30))], ids=str)
 def test_start_timestamp_is_an_rfc3339_string_and_keeps_its_instant_and_offset(
     tz: timezone,
 ) -> None:

@@ -14,6 +14,7 @@ from ssechat.config import Settings
 from ssechat.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from ssechat.models import ModelBackend
 from ssechat.runs import RunManager
+from ssechat.store import Store
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -25,6 +26,7 @@ class Services:
     settings: Settings
     model: ModelBackend
     runs: RunManager
+    store: Store
 
 
 def services(request: Request) -> Services:

@@ -1,18 +1,27 @@
-"""Runs as a resource: follow or resume a run's events, and cancel it."""
+"""Runs as a resource: follow or resume a run's events, and cancel it.
+
+Another user's run answers exactly as a run that does not exist: 404.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, Query, Response
 
 from ssechat.api import Services, services
+from ssechat.auth import User
 from ssechat.dialects import Renderer, dialect_names, get_dialect
-from ssechat.errors import BadRequest
+from ssechat.errors import ApiError, BadRequest
 from ssechat.eventlog import RunNotFound
 from ssechat.transport import EventStreamResponse
 
 router = APIRouter(tags=["runs"])
+
+
+class RunFinished(ApiError):
+    code = "run_finished"
+    status = 409
 
 
 def renderer_for(format: str) -> Renderer:
@@ -27,9 +36,15 @@ def renderer_for(format: str) -> Renderer:
 
 async def stream_run(
     svc: Services, run_id: str, after: int, renderer: Renderer
-) -> EventStreamResponse:
-    """The SSE response following `run_id` after seq `after`; 404 JSON if there is no such run."""
+) -> EventStreamResponse | Response:
+    """The SSE response following `run_id` after seq `after`; 404 JSON if there is no such run.
+
+    A client that has already seen the whole of an ended run gets 204 No Content: the one
+    answer that makes an EventSource stop reconnecting."""
     subscription = await svc.runs.subscribe(run_id, after, renderer)
+    if subscription.exhausted:
+        await subscription.aclose()
+        return Response(status_code=204)
     return EventStreamResponse(
         subscription,
         keepalive=svc.settings.keepalive_interval,
@@ -38,12 +53,20 @@ async def stream_run(
     )
 
 
+async def check_owner(svc: Services, run_id: str, user: str) -> None:
+    run = svc.runs.get(run_id)
+    owner = run.user if run is not None else await svc.store.run_owner(run_id)
+    if owner != user:
+        raise RunNotFound(f"run {run_id} not found")
+
+
 def _offset(value: str | None) -> int:
     if value is None or value.strip() == "":
         return 0
     if not value.strip().isdigit():
         raise BadRequest(
-            f"Last-Event-ID must be a sequence number, got {value!r}", code="invalid_last_event_id"
+            f"Last-Event-ID must be a sequence number, got {value!r}",
+            code="invalid_last_event_id",
         )
     return int(value)
 
@@ -51,22 +74,29 @@ def _offset(value: str | None) -> int:
 @router.get("/v1/runs/{run_id}/events", response_class=EventStreamResponse)
 async def run_events(
     run_id: str,
+    user: User,
     svc: Annotated[Services, Depends(services)],
     last_event_id: Annotated[str | None, Header()] = None,
     last_event_id_query: Annotated[
-        str | None, Query(alias="last_event_id", description="For clients that cannot set headers.")
+        str | None,
+        Query(alias="last_event_id", description="For clients that cannot set headers."),
     ] = None,
     format: str = "ssechat",
-) -> EventStreamResponse:
+) -> Response:
     """Replay what came after `Last-Event-ID`, then follow the run live until it ends."""
     renderer = renderer_for(format)
     after = _offset(last_event_id if last_event_id is not None else last_event_id_query)
+    await check_owner(svc, run_id, user)
     return await stream_run(svc, run_id, after, renderer)
 
 
 @router.post("/v1/runs/{run_id}/cancel")
-async def cancel_run(run_id: str, svc: Annotated[Services, Depends(services)]) -> dict[str, str]:
-    """Stop the run's generation; its subscribers get an `error` event with code `cancelled`."""
+async def cancel_run(
+    run_id: str, user: User, svc: Annotated[Services, Depends(services)]
+) -> dict[str, str]:
+    """Stop the run's generation; its subscribers get an `error` event with code `cancelled`,
+    and what it generated is saved with status `cancelled`."""
+    await check_owner(svc, run_id, user)
     if not svc.runs.cancel(run_id):
-        raise RunNotFound(f"run {run_id} is not running")
+        raise RunFinished(f"run {run_id} has already ended")
     return {"run_id": run_id, "status": "cancelling"}

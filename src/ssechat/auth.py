@@ -1,0 +1,55 @@
+"""Who is asking: bearer API keys, a trusted header behind an auth proxy, or the local user.
+
+With no API keys configured ssechat serves a single local user — and then refuses to listen
+beyond loopback unless told `--insecure-no-auth`, so a forgotten setting never exposes it.
+While no keys exist a bearer token is ignored rather than refused: clients written for the
+seeds send their own tokens (seed 004), and they must work against a local server unchanged.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from ssechat.api import Services, services
+from ssechat.errors import ApiError
+
+LOCAL_USER = "local"
+
+
+class Unauthorized(ApiError):
+    code = "unauthorized"
+    status = 401
+
+
+async def current_user(request: Request, svc: Annotated[Services, Depends(services)]) -> str:
+    """FastAPI dependency: the caller's user id."""
+    header = svc.settings.trusted_user_header
+    if header:
+        user = request.headers.get(header, "").strip()
+        if not user:
+            raise Unauthorized(f"missing {header} header")
+        return user
+    if not await svc.store.has_keys():
+        return LOCAL_USER
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Unauthorized("missing API key: send Authorization: Bearer <key>")
+    owner = await svc.store.user_for_key(key.strip())
+    if owner is None:
+        raise Unauthorized("invalid API key")
+    return owner
+
+
+User = Annotated[str, Depends(current_user)]
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,354 @@
+"""The store: SQLAlchemy 2 (async) over SQLite by default, PostgreSQL by URL.
+
+The schema is owned by the Alembic migrations in `migrations/`, applied at start-up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, delete, event, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from ssechat.ids import new_id
+from ssechat.store.tables import ApiKey, Conversation, Message, User, utcnow
+
+KEY_PREFIX = "sk-ssechat-"
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def sqlite_url(data_dir: Path) -> str:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite+aiosqlite:///{data_dir / 'ssechat.db'}"
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _migrate(connection: Connection) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """A question stored with its (streaming) answer, or the earlier one it repeats."""
+
+    conversation_id: str
+    question_id: str
+    answer_id: str
+    run_id: str
+    history: tuple[Message, ...]
+    repeated: bool = False  # the client_message_id was seen before: run_id is that run
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.session = async_sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    async def open(cls, url: str) -> Store:
+        """Connect and bring the schema up to date."""
+        engine = create_async_engine(url)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        async with engine.begin() as conn:
+            await conn.run_sync(_migrate)
+        return cls(engine)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    # -- users and keys ------------------------------------------------------------------
+
+    async def create_key(self, user_id: str) -> str:
+        """A new API key for `user_id` (created if needed); only its hash is kept."""
+        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        async with self.session.begin() as s:
+            await _ensure_user(s, user_id)
+            s.add(ApiKey(hash=hash_key(key), prefix=key[: len(KEY_PREFIX) + 6], user_id=user_id))
+        return key
+
+    async def user_for_key(self, key: str) -> str | None:
+        async with self.session() as s:
+            found: str | None = await s.scalar(
+                select(ApiKey.user_id).where(ApiKey.hash == hash_key(key))
+            )
+            return found
+
+    async def has_keys(self) -> bool:
+        async with self.session() as s:
+            return bool(await s.scalar(select(func.count()).select_from(ApiKey)))
+
+    async def list_keys(self) -> Sequence[ApiKey]:
+        async with self.session() as s:
+            return (await s.scalars(select(ApiKey).order_by(ApiKey.created_at))).all()
+
+    async def revoke_key(self, prefix: str) -> int:
+        async with self.session.begin() as s:
+            result = await s.execute(delete(ApiKey).where(ApiKey.prefix == prefix))
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    # -- turns: what a chat request stores ------------------------------------------------
+
+    async def begin_turn(
+        self,
+        user_id: str,
+        conversation_id: str | None,
+        question: str,
+        *,
+        run_id: str,
+        answer_id: str,
+        pipeline: str,
+        model: str,
+        client_message_id: str | None = None,
+        history_chars: int = 4000,
+    ) -> Turn:
+        """Store the question and an empty `streaming` answer; or, for a `client_message_id`
+        already seen in this conversation, return the earlier turn untouched."""
+        for _ in range(2):  # a concurrent resubmit may win the unique constraint once
+            try:
+                async with self.session.begin() as s:
+                    return await self._begin_turn(
+                        s,
+                        user_id,
+                        conversation_id,
+                        question,
+                        run_id,
+                        answer_id,
+                        pipeline,
+                        model,
+                        client_message_id,
+                        history_chars,
+                    )
+            except IntegrityError:
+                continue
+        raise RuntimeError("could not store the message")
+
+    async def _begin_turn(
+        self,
+        s: AsyncSession,
+        user_id: str,
+        conversation_id: str | None,
+        question: str,
+        run_id: str,
+        answer_id: str,
+        pipeline: str,
+        model: str,
+        client_message_id: str | None,
+        history_chars: int,
+    ) -> Turn:
+        await _ensure_user(s, user_id)
+        conv = None
+        if conversation_id is not None:
+            conv = await s.scalar(
+                select(Conversation).where(
+                    Conversation.user_id == user_id, Conversation.id == conversation_id
+                )
+            )
+        if conv is None:
+            conv = Conversation(
+                id=conversation_id or new_id("conv"), user_id=user_id, title=_title(question)
+            )
+            s.add(conv)
+            await s.flush()
+        elif client_message_id is not None:
+            earlier = await s.scalar(
+                select(Message).where(
+                    Message.conversation_pk == conv.pk,
+                    Message.client_message_id == client_message_id,
+                )
+            )
+            if earlier is not None and earlier.run_id is not None:
+                answer = await s.scalar(
+                    select(Message.id).where(
+                        Message.run_id == earlier.run_id, Message.role == "assistant"
+                    )
+                )
+                return Turn(conv.id, earlier.id, answer or "", earlier.run_id, (), repeated=True)
+        history = await _history(s, conv.pk, history_chars)
+        now = utcnow()
+        question_row = Message(
+            id=new_id("msg"),
+            conversation_pk=conv.pk,
+            role="user",
+            content=question,
+            status="complete",
+            run_id=run_id,
+            client_message_id=client_message_id,
+            created_at=now,
+            updated_at=now,
+        )
+        s.add(question_row)
+        s.add(
+            Message(
+                id=answer_id,
+                conversation_pk=conv.pk,
+                role="assistant",
+                content="",
+                status="streaming",
+                pipeline=pipeline,
+                model=model,
+                run_id=run_id,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        conv.updated_at = now
+        return Turn(conv.id, question_row.id, answer_id, run_id, history)
+
+    async def save_text(self, message_id: str, text: str) -> None:
+        """Save a streaming answer's text so far (a crash loses at most what came since)."""
+        async with self.session.begin() as s:
+            await s.execute(update(Message).where(Message.id == message_id).values(content=text))
+
+    async def finish(self, message_id: str, *, status: str, content: str, **fields: Any) -> None:
+        """Record how an answer ended: its status, whole text, usage, sources, sql, csv, error."""
+        async with self.session.begin() as s:
+            await s.execute(
+                update(Message)
+                .where(Message.id == message_id)
+                .values(status=status, content=content, updated_at=utcnow(), **fields)
+            )
+
+    async def interrupt_streaming(self) -> int:
+        """At start-up: answers left `streaming` by a crash become `interrupted`."""
+        async with self.session.begin() as s:
+            result = await s.execute(
+                update(Message).where(Message.status == "streaming").values(status="interrupted")
+            )
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def run_owner(self, run_id: str) -> str | None:
+        """The user whose message a run answers; None for an unknown run."""
+        async with self.session() as s:
+            owner: str | None = await s.scalar(
+                select(Conversation.user_id)
+                .join(Message, Message.conversation_pk == Conversation.pk)
+                .where(Message.run_id == run_id)
+                .limit(1)
+            )
+            return owner
+
+    # -- conversations -------------------------------------------------------------------
+
+    async def create_conversation(self, user_id: str, title: str = "") -> Conversation:
+        async with self.session.begin() as s:
+            await _ensure_user(s, user_id)
+            conv = Conversation(id=new_id("conv"), user_id=user_id, title=title)
+            s.add(conv)
+            return conv
+
+    async def list_conversations(
+        self, user_id: str, *, limit: int, before: tuple[datetime, int] | None = None
+    ) -> Sequence[Conversation]:
+        """Newest first; `before` is the (updated_at, pk) of the last row of the previous page."""
+        query = select(Conversation).where(Conversation.user_id == user_id)
+        if before is not None:
+            at, pk = before
+            query = query.where(
+                (Conversation.updated_at < at)
+                | ((Conversation.updated_at == at) & (Conversation.pk < pk))
+            )
+        query = query.order_by(Conversation.updated_at.desc(), Conversation.pk.desc()).limit(limit)
+        async with self.session() as s:
+            return (await s.scalars(query)).all()
+
+    async def get_conversation(
+        self, user_id: str, conversation_id: str
+    ) -> tuple[Conversation, Sequence[Message]] | None:
+        async with self.session() as s:
+            conv = await _conversation(s, user_id, conversation_id)
+            if conv is None:
+                return None
+            messages = await s.scalars(
+                select(Message).where(Message.conversation_pk == conv.pk).order_by(Message.pk)
+            )
+            return conv, messages.all()
+
+    async def rename_conversation(
+        self, user_id: str, conversation_id: str, title: str
+    ) -> Conversation | None:
+        async with self.session.begin() as s:
+            conv = await _conversation(s, user_id, conversation_id)
+            if conv is not None:
+                conv.title, conv.updated_at = title, utcnow()
+            return conv
+
+    async def delete_conversation(self, user_id: str, conversation_id: str) -> bool:
+        async with self.session.begin() as s:
+            conv = await _conversation(s, user_id, conversation_id)
+            if conv is None:
+                return False
+            await s.execute(delete(Message).where(Message.conversation_pk == conv.pk))
+            await s.delete(conv)
+            return True
+
+
+def _title(question: str) -> str:
+    line = " ".join(question.split())
+    return line if len(line) <= 80 else line[:79] + "…"
+
+
+async def _ensure_user(s: AsyncSession, user_id: str) -> None:
+    if await s.get(User, user_id) is None:
+        s.add(User(id=user_id))
+        await s.flush()
+
+
+async def _conversation(s: AsyncSession, user_id: str, conversation_id: str) -> Conversation | None:
+    conv: Conversation | None = await s.scalar(
+        select(Conversation).where(
+            Conversation.user_id == user_id, Conversation.id == conversation_id
+        )
+    )
+    return conv
+
+
+async def _history(s: AsyncSession, conversation_pk: int, budget: int) -> tuple[Message, ...]:
+    """The latest questions and finished answers that fit in `budget` characters, oldest
+    first; a partial or failed answer is left out, its question kept."""
+    rows = await s.scalars(
+        select(Message)
+        .where(
+            Message.conversation_pk == conversation_pk,
+            (Message.role == "user") | (Message.status == "complete"),
+        )
+        .order_by(Message.pk.desc())
+        .limit(200)
+    )
+    kept: list[Message] = []
+    for row in rows:
+        budget -= len(row.content)
+        if budget < 0:
+            break
+        kept.append(row)
+    return tuple(reversed(kept))
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL: readers never wait for the writer saving a streaming answer; foreign keys: SQLite
+    # ignores them unless asked; busy_timeout: a second process waits instead of failing.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
