@@ -13,7 +13,6 @@ from starlette.exceptions import HTTPException
 
 from ssechat import __version__
 from ssechat.api import Services, chat, conversations, health, runs, validation_message
-from ssechat.auth import is_loopback
 from ssechat.config import Settings
 from ssechat.errors import ApiError
 from ssechat.eventlog.memory import MemoryEventLog
@@ -28,18 +27,6 @@ def error_body(code: str, message: str, status: int) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
-async def refuse_unprotected_bind(settings: Settings, store: Store) -> None:
-    """Without API keys anyone who can reach the port is the local user: allow that only on
-    loopback, behind a trusted auth proxy, or when explicitly told."""
-    if is_loopback(settings.host) or settings.insecure_no_auth or settings.trusted_user_header:
-        return
-    if not await store.has_keys():
-        raise SystemExit(
-            f"refusing to listen on {settings.host} with no API keys: create one with "
-            "`ssechat keys create --user NAME`, or pass --insecure-no-auth"
-        )
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -47,7 +34,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = await Store.open(settings.database_url or sqlite_url(settings.data_dir))
         try:
-            await refuse_unprotected_bind(settings, store)
             if interrupted := await store.interrupt_streaming():
                 logger.warning(
                     "%d answers cut off by an earlier crash: now interrupted", interrupted

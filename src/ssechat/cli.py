@@ -92,6 +92,9 @@ def _serve(args: argparse.Namespace) -> int:
             "trusted_user_header", "insecure_no_auth",
         ),
     )  # fmt: skip
+    if refusal := asyncio.run(_unprotected_bind(settings)):
+        print(f"ssechat: {refusal}", file=sys.stderr)
+        return 2
     app = create_app(settings)
     config = uvicorn.Config(
         app,
@@ -116,6 +119,26 @@ def _serve(args: argparse.Namespace) -> int:
 
     DrainingServer(config).run()
     return 0
+
+
+async def _unprotected_bind(settings: Settings) -> str | None:
+    """Without API keys anyone who can reach the port is the local user: allow that only on
+    loopback, behind a trusted auth proxy, or when explicitly told. Returns the refusal."""
+    from ssechat.auth import is_loopback
+    from ssechat.store import Store, sqlite_url
+
+    if is_loopback(settings.host) or settings.insecure_no_auth or settings.trusted_user_header:
+        return None
+    store = await Store.open(settings.database_url or sqlite_url(settings.data_dir))
+    try:
+        if await store.has_keys():
+            return None
+    finally:
+        await store.close()
+    return (
+        f"refusing to listen on {settings.host} with no API keys: create one with "
+        "`ssechat keys create --user NAME`, or pass --insecure-no-auth"
+    )
 
 
 async def _keys(args: argparse.Namespace) -> int:

@@ -325,7 +325,8 @@ async def _conversation(s: AsyncSession, user_id: str, conversation_id: str) -> 
 
 async def _history(s: AsyncSession, conversation_pk: int, budget: int) -> tuple[Message, ...]:
     """The latest questions and finished answers that fit in `budget` characters, oldest
-    first; a partial or failed answer is left out, its question kept."""
+    first; a partial or failed answer is left out, its question kept, and the cut never
+    leaves an answer without its question."""
     rows = await s.scalars(
         select(Message)
         .where(
@@ -341,6 +342,8 @@ async def _history(s: AsyncSession, conversation_pk: int, budget: int) -> tuple[
         if budget < 0:
             break
         kept.append(row)
+    if kept and kept[-1].role == "assistant":
+        kept.pop()
     return tuple(reversed(kept))
 
 

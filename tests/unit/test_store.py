@@ -1,0 +1,129 @@
+"""The store on a real SQLite file: migrations, keys, turns, history, ownership."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from ssechat.store import Store, hash_key, sqlite_url
+from ssechat.store.tables import Base
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await Store.open(sqlite_url(tmp_path))
+    yield opened
+    await opened.close()
+
+
+async def turn(
+    store: Store, user: str, conv: str | None, text: str, n: int, **kw: object
+) -> object:
+    return await store.begin_turn(
+        user, conv, text, run_id=f"run_{n}", answer_id=f"msg_{n}", pipeline="chat", model="m",
+        **kw,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+async def test_the_migrated_schema_matches_the_tables(store: Store) -> None:
+    async with store.engine.connect() as conn:
+        diff = await conn.run_sync(
+            lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
+        )
+    assert diff == []
+
+
+async def test_opening_twice_leaves_the_schema_and_data_alone(tmp_path: Path) -> None:
+    first = await Store.open(sqlite_url(tmp_path))
+    key = await first.create_key("alice")
+    await first.close()
+    second = await Store.open(sqlite_url(tmp_path))
+    assert await second.user_for_key(key) == "alice"
+    await second.close()
+
+
+async def test_keys_are_stored_only_as_hashes(store: Store, tmp_path: Path) -> None:
+    key = await store.create_key("alice")
+    assert key.startswith("sk-ssechat-")
+    assert len(key) > 40
+    assert await store.user_for_key(key) == "alice"
+    assert await store.user_for_key(key + "x") is None
+    database = (tmp_path / "ssechat.db").read_bytes() + (tmp_path / "ssechat.db-wal").read_bytes()
+    assert key.encode() not in database
+    assert hash_key(key).encode() in database
+
+
+async def test_a_revoked_key_no_longer_authenticates(store: Store) -> None:
+    key = await store.create_key("alice")
+    (listed,) = await store.list_keys()
+    assert key.startswith(listed.prefix)
+    assert await store.revoke_key(listed.prefix) == 1
+    assert await store.user_for_key(key) is None
+    assert not await store.has_keys()
+
+
+async def test_history_keeps_the_latest_turns_within_the_budget_oldest_first(store: Store) -> None:
+    first = await turn(store, "alice", "c", "q1 " + "x" * 50, 1)
+    conv = first.conversation_id  # type: ignore[attr-defined]
+    await store.finish("msg_1", status="complete", content="a1 " + "y" * 50)
+    await turn(store, "alice", conv, "q2", 2)
+    await store.finish("msg_2", status="complete", content="a2")
+    third = await turn(store, "alice", conv, "q3", 3, history_chars=60)
+    history = [(m.role, m.content) for m in third.history]  # type: ignore[attr-defined]
+    # q1 + a1 + q2 + a2 is 110 characters: a1 fits the remaining budget, but not without q1
+    assert history == [("user", "q2"), ("assistant", "a2")]
+
+
+async def test_history_leaves_out_unfinished_answers_but_keeps_their_questions(
+    store: Store,
+) -> None:
+    await turn(store, "alice", "c", "q1", 1)
+    await store.finish("msg_1", status="cancelled", content="half an ans")
+    second = await turn(store, "alice", "c", "q2", 2)
+    assert [(m.role, m.content) for m in second.history] == [("user", "q1")]  # type: ignore[attr-defined]
+
+
+async def test_a_repeated_client_message_id_returns_the_earlier_turn(store: Store) -> None:
+    first = await turn(store, "alice", "c", "q", 1, client_message_id="k")
+    again = await turn(store, "alice", "c", "q", 2, client_message_id="k")
+    assert again.repeated  # type: ignore[attr-defined]
+    assert again.run_id == first.run_id == "run_1"  # type: ignore[attr-defined]
+    found = await store.get_conversation("alice", "c")
+    assert found is not None
+    assert len(found[1]) == 2
+
+
+async def test_two_users_may_choose_the_same_conversation_id(store: Store) -> None:
+    await turn(store, "alice", "shared", "alice's question", 1)
+    await turn(store, "bob", "shared", "bob's question", 2)
+    alice = await store.get_conversation("alice", "shared")
+    bob = await store.get_conversation("bob", "shared")
+    assert alice is not None
+    assert bob is not None
+    assert [m.content for m in alice[1]] == ["alice's question", ""]
+    assert [m.content for m in bob[1]] == ["bob's question", ""]
+    assert await store.run_owner("run_1") == "alice"
+    assert await store.run_owner("run_2") == "bob"
+    assert await store.run_owner("run_9") is None
+
+
+async def test_answers_left_streaming_become_interrupted(store: Store) -> None:
+    await turn(store, "alice", "c", "q", 1)
+    await store.save_text("msg_1", "partial")
+    assert await store.interrupt_streaming() == 1
+    found = await store.get_conversation("alice", "c")
+    assert found is not None
+    answer = found[1][1]
+    assert (answer.status, answer.content) == ("interrupted", "partial")
+
+
+async def test_deleting_a_conversation_deletes_its_messages(store: Store) -> None:
+    await turn(store, "alice", "c", "q", 1)
+    assert not await store.delete_conversation("bob", "c")
+    assert await store.delete_conversation("alice", "c")
+    assert await store.get_conversation("alice", "c") is None
+    assert await store.run_owner("run_1") is None
