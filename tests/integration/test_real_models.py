@@ -122,3 +122,16 @@ def test_an_unreachable_openai_server_is_a_retryable_model_error(tmp_path: Path)
         assert error["retryable"] is True
     finally:
         stop_server(server)
+
+
+def test_a_follow_up_question_sees_the_conversation_so_far(servers: Any) -> None:
+    server: Server = servers()
+    greedy = {"temperature": 0}
+    first = server.chat({"message": "My name is Zork.", "params": greedy})
+    conversation_id = first.of("start")[0]["conversation_id"]
+    follow_up = server.chat(
+        {"message": "What is my name?", "conversation_id": conversation_id, "params": greedy}
+    )
+    fresh = server.chat({"message": "What is my name?", "params": greedy})
+    assert "Zork" in follow_up.of("complete")[0]["text"]
+    assert "Zork" not in fresh.of("complete")[0]["text"]
