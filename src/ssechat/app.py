@@ -12,12 +12,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from ssechat import __version__
-from ssechat.api import Services, chat, conversations, health, runs, validation_message
+from ssechat.api import chat, conversations, health, runs, validation_message
 from ssechat.config import Settings
 from ssechat.errors import ApiError
 from ssechat.eventlog.memory import MemoryEventLog
 from ssechat.models import create_backend
 from ssechat.runs import RunManager
+from ssechat.services import Services
 from ssechat.store import Store, sqlite_url
 
 logger = logging.getLogger("ssechat")
@@ -46,12 +47,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         run_manager = RunManager(
             log, store, grace_period=settings.grace_period, save_interval=settings.save_interval
         )
-        app.state.ssechat = Services(settings, model, run_manager, store)
+        app.state.ssechat = services = Services(settings, model, run_manager, store)
         logger.info("serving model %s (%s)", model.model, model.backend)
         try:
             yield
         finally:
             await run_manager.drain(settings.drain_timeout)
+            await services.aclose_resources()
             await log.aclose()
             await model.aclose()
             await store.close()

@@ -4,6 +4,8 @@ With no API keys configured ssechat serves a single local user — and then refu
 beyond loopback unless told `--insecure-no-auth`, so a forgotten setting never exposes it.
 While no keys exist a bearer token is ignored rather than refused: clients written for the
 seeds send their own tokens (seed 004), and they must work against a local server unchanged.
+Once a key exists, keys are required for the rest of the process's life, even if every key is
+revoked (a restart with no keys returns to the loopback-only local mode).
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from ssechat.api import Services, services
+from ssechat.api import services
 from ssechat.errors import ApiError
+from ssechat.services import Services
 
 LOCAL_USER = "local"
 
@@ -32,8 +35,10 @@ async def current_user(request: Request, svc: Annotated[Services, Depends(servic
         if not user:
             raise Unauthorized(f"missing {header} header")
         return user
-    if not await svc.store.has_keys():
-        return LOCAL_USER
+    if not svc.keys_required:
+        if not await svc.store.has_keys():
+            return LOCAL_USER
+        svc.keys_required = True
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized("missing API key: send Authorization: Bearer <key>")

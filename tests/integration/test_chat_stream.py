@@ -162,3 +162,9 @@ def test_health_names_the_model(scripted: Server) -> None:
 
     body = httpx.get(scripted.url + "/health").json()
     assert body == {"status": "ok", "model": "scripted", "backend": "scripted"}
+
+
+def test_an_over_long_conversation_id_is_refused_before_any_stream(scripted: Server) -> None:
+    stream = scripted.chat({"message": "hi", "conversation_id": "c" * 201})
+    assert stream.status == 400
+    assert stream.json()["error"]["code"] == "invalid_request"

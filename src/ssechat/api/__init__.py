@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TypeVar
 
 import orjson
@@ -10,23 +9,10 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
-from ssechat.config import Settings
 from ssechat.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from ssechat.models import ModelBackend
-from ssechat.runs import RunManager
-from ssechat.store import Store
+from ssechat.services import Services
 
 M = TypeVar("M", bound=BaseModel)
-
-
-@dataclass(frozen=True, slots=True)
-class Services:
-    """The resources the lifespan builds from `Settings`, shared by every route."""
-
-    settings: Settings
-    model: ModelBackend
-    runs: RunManager
-    store: Store
 
 
 def services(request: Request) -> Services:

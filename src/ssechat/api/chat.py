@@ -7,7 +7,7 @@ from typing import Annotated, Any, cast
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ssechat.api import Services, parse_body, services, validation_message
+from ssechat.api import parse_body, services, validation_message
 from ssechat.api.runs import renderer_for, stream_run
 from ssechat.auth import User
 from ssechat.errors import ApiError, BadRequest, PayloadTooLarge
@@ -15,6 +15,7 @@ from ssechat.eventlog import RunNotFound
 from ssechat.ids import new_id
 from ssechat.models import Message, Role
 from ssechat.pipelines import Context, get_pipeline, pipeline_names
+from ssechat.services import Services
 from ssechat.transport import EventStreamResponse
 
 router = APIRouter(tags=["chat"])
@@ -36,7 +37,10 @@ class ChatRequest(BaseModel):
 
     message: str = Field(description="The user's question.")
     conversation_id: str | None = Field(
-        default=None, description="Continue this conversation (created if new); a new one if unset."
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Continue this conversation (created if new); a new one if unset.",
     )
     client_message_id: str | None = Field(
         default=None,
@@ -44,7 +48,7 @@ class ChatRequest(BaseModel):
         description="Idempotency key: resubmitting it in the same conversation returns the "
         "existing run instead of starting another.",
     )
-    pipeline: str = "chat"
+    pipeline: str = Field(default="chat", max_length=100)
     model: str | None = Field(default=None, description="A configured model; the default if unset.")
     params: dict[str, Any] = Field(default_factory=dict, description="Sampling parameters.")
 
@@ -100,6 +104,7 @@ async def start_chat(svc: Services, body: ChatRequest, user: str) -> str:
         history=tuple(Message(cast(Role, m.role), m.content) for m in turn.history),
         user=user,
         system_prompt=settings.system_prompts.get(body.pipeline, ""),
+        services=svc,
     )
     run = await svc.runs.start(
         body.pipeline,

@@ -13,9 +13,10 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from ssechat.api import Services, services
+from ssechat.api import services
 from ssechat.auth import User
 from ssechat.errors import BadRequest, NotFound
+from ssechat.services import Services
 from ssechat.store.tables import Conversation
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])

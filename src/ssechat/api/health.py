@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from ssechat.api import Services, services
+from ssechat.api import services
+from ssechat.services import Services
 
 router = APIRouter(tags=["health"])
 

@@ -9,11 +9,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 
-from ssechat.api import Services, services
+from ssechat.api import services
 from ssechat.auth import User
 from ssechat.dialects import Renderer, dialect_names, get_dialect
 from ssechat.errors import ApiError, BadRequest
 from ssechat.eventlog import RunNotFound
+from ssechat.services import Services
 from ssechat.transport import EventStreamResponse
 
 router = APIRouter(tags=["runs"])

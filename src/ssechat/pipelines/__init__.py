@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ssechat.events import Event
 from ssechat.models import GenerationParams, Message, ModelBackend
+
+if TYPE_CHECKING:
+    from ssechat.services import Services
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +31,8 @@ class Context:
     run_id: str = ""
     # The pipeline's default instructions (`Settings.system_prompts[name]`).
     system_prompt: str = ""
+    # The app's resources (settings, store, per-app `resources`); None outside an app.
+    services: Services | None = None
 
 
 Pipeline = Callable[[Context], AsyncGenerator[Event | str, None]]
