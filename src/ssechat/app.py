@@ -12,7 +12,17 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from ssechat import __version__
-from ssechat.api import chat, conversations, health, runs, validation_message
+from ssechat.api import (
+    chat,
+    compat,
+    conversations,
+    documents,
+    files,
+    health,
+    openai,
+    runs,
+    validation_message,
+)
 from ssechat.config import Settings
 from ssechat.errors import ApiError
 from ssechat.eventlog.memory import MemoryEventLog
@@ -59,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await store.close()
 
     app = FastAPI(title="ssechat", version=__version__, lifespan=lifespan)
-    for module in (chat, runs, conversations, health):
+    for module in (chat, runs, conversations, documents, files, compat, openai, health):
         app.include_router(module.router)
 
     @app.exception_handler(ApiError)

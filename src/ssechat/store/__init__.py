@@ -44,7 +44,8 @@ def _migrate(connection: Connection) -> None:
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    # "heads": features add their tables on branches of their own off the initial revision.
+    command.upgrade(config, "heads")
 
 
 @dataclass(frozen=True, slots=True)
