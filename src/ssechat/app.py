@@ -1,12 +1,18 @@
-"""`create_app(settings)`: wiring only — resources in the lifespan, routers, error handlers."""
+"""Wiring only: `create_router` (every route + the lifespan that builds the resources),
+`create_app` (a standalone server) and `mount` (ssechat inside an existing FastAPI app).
+
+The resources live in the router's lifespan, which FastAPI merges into the lifespan of any
+app that includes the router: a host app starts and stops ssechat with its own lifespan.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
@@ -23,10 +29,12 @@ from ssechat.api import (
     runs,
     validation_message,
 )
+from ssechat.auth import current_user
 from ssechat.config import Settings
 from ssechat.errors import ApiError
 from ssechat.eventlog.memory import MemoryEventLog
 from ssechat.models import create_backend
+from ssechat.plugins import load_plugins
 from ssechat.runs import RunManager
 from ssechat.services import Services
 from ssechat.store import Store, sqlite_url
@@ -38,11 +46,17 @@ def error_body(code: str, message: str, status: int) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_router(settings: Settings | None = None) -> APIRouter:
+    """All of ssechat's routes, with a lifespan that opens the store, loads the model and
+    starts the run manager (and drains and closes them at shutdown).
+
+    Plugins and `settings.pipelines` are loaded here, before any server starts, so that a
+    plugin that fails to import stops start-up with a message naming it."""
     settings = settings or Settings()
+    load_plugins(settings.pipelines)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: Any) -> AsyncIterator[None]:
         store = await Store.open(settings.database_url or sqlite_url(settings.data_dir))
         try:
             if interrupted := await store.interrupt_streaming():
@@ -68,13 +82,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await model.aclose()
             await store.close()
 
-    app = FastAPI(title="ssechat", version=__version__, lifespan=lifespan)
+    router = APIRouter(lifespan=lifespan)
     for module in (chat, runs, conversations, documents, files, compat, openai, health):
-        app.include_router(module.router)
+        router.include_router(module.router)
+    return router
 
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return error_body(exc.code, exc.message, exc.status)
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_body(exc.code, exc.message, exc.status)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A standalone ssechat server (what `ssechat serve` runs)."""
+    app = FastAPI(title="ssechat", version=__version__)
+    app.include_router(create_router(settings))
+    app.add_exception_handler(ApiError, _api_error)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -86,3 +109,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return error_body(code, str(exc.detail), exc.status_code)
 
     return app
+
+
+def mount(
+    app: FastAPI,
+    *,
+    settings: Settings | None = None,
+    prefix: str = "",
+    user: Callable[..., Any] | None = None,
+) -> None:
+    """Add ssechat's routes to an existing FastAPI app, under `prefix` (or at the root).
+
+    `user`: the host app's own FastAPI dependency returning the caller's user id (a `str`);
+    it replaces ssechat's API keys for every ssechat route. ssechat's resources start and
+    stop with the host app's lifespan. Only ssechat's own errors get ssechat's JSON shape;
+    the host app's error handling is left as it is."""
+    app.include_router(create_router(settings), prefix=prefix)
+    app.add_exception_handler(ApiError, _api_error)
+    if user is not None:
+        app.dependency_overrides[current_user] = user

@@ -45,6 +45,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         const=True,
         help="allow listening beyond loopback with no API keys",
     )
+    serve.add_argument(
+        "--pipeline",
+        dest="pipelines",
+        action="append",
+        metavar="[NAME=]MODULE:FUNCTION",
+        help="register an async generator as a pipeline (repeatable)",
+    )
     serve.add_argument("--log-level", default="info")
 
     ask = commands.add_parser("ask", help="ask a running server and print the answer as it streams")
@@ -64,7 +71,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         sub.add_argument("--database-url")
         sub.add_argument("--data-dir")
 
+    commands.add_parser("plugins", help="list installed pipeline and model plugins")
+
     args = parser.parse_args(argv)
+    if args.command == "plugins":
+        return _plugins()
     if args.command == "serve":
         return _serve(args)
     if args.command == "keys":
@@ -83,19 +94,24 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from ssechat.app import create_app
+    from ssechat.plugins import PluginError
 
     settings = _settings(
         args,
         (
             "host", "port", "model_backend", "model", "llamacpp_model_path", "openai_base_url",
             "openai_api_key", "keepalive_interval", "grace_period", "database_url", "data_dir",
-            "trusted_user_header", "insecure_no_auth",
+            "trusted_user_header", "insecure_no_auth", "pipelines",
         ),
     )  # fmt: skip
     if refusal := asyncio.run(_unprotected_bind(settings)):
         print(f"ssechat: {refusal}", file=sys.stderr)
         return 2
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except PluginError as exc:
+        print(f"ssechat: {exc}", file=sys.stderr)
+        return 2
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -119,6 +135,24 @@ def _serve(args: argparse.Namespace) -> int:
 
     DrainingServer(config).run()
     return 0
+
+
+def _plugins() -> int:
+    from ssechat.plugins import MODEL_GROUP, PluginError, discover, load
+
+    plugins = discover()
+    if not plugins:
+        print("no plugins installed (entry point groups: ssechat.pipelines, ssechat.models)")
+    failed = 0
+    for plugin in plugins:
+        kind = "model" if plugin.group == MODEL_GROUP else "pipeline"
+        try:
+            load(plugin)
+            state = "ok"
+        except PluginError as exc:
+            state, failed = f"FAILED: {exc}", failed + 1
+        print(f"{kind}\t{plugin.name}\t{plugin.value}\t({plugin.distribution})\t{state}")
+    return 1 if failed else 0
 
 
 async def _unprotected_bind(settings: Settings) -> str | None:

@@ -86,6 +86,11 @@ class Settings(BaseSettings):
         default=30.0, ge=0, description="Seconds a run outlives its last subscriber; 0: none."
     )
 
+    pipelines: list[str] = Field(
+        default_factory=list,
+        description="Extra pipelines to register, each `[name=]module:function`.",
+    )
+
     # -- streaming -----------------------------------------------------------------------
     keepalive_interval: float = Field(default=15.0, gt=0, description="Seconds between pings.")
     retry_ms: int = Field(default=3000, ge=0, description="SSE `retry:` sent to clients.")

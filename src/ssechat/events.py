@@ -8,7 +8,7 @@ pydantic, so clients get the same typed values the server produced.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -168,3 +168,69 @@ def loads(type_: str, data: str | bytes) -> Event:
         adapter = _ADAPTERS[type_] = TypeAdapter(EVENT_TYPES[type_])
     event: Event = adapter.validate_json(data)
     return event
+
+
+# -- Helpers for pipeline authors: canonical events from plain values ---------------------
+
+
+def status(stage: str, detail: str | None = None) -> Status:
+    """A stage of the work, e.g. `status("retrieving")`."""
+    return Status(stage, detail)
+
+
+def sources(*items: Source | Mapping[str, Any]) -> Sources:
+    """`sources({"id": "1", "title": "Guide", "text": "…", "score": 0.8, "uri": "…"}, …)`;
+    `title`, `text` and `score` default to "", "" and 0.0."""
+    return Sources(tuple(item if isinstance(item, Source) else _source(item) for item in items))
+
+
+def _source(item: Mapping[str, Any]) -> Source:
+    known = {"id", "title", "text", "score", "uri", "metadata"}
+    extra = {k: v for k, v in item.items() if k not in known}
+    return Source(
+        id=str(item["id"]),
+        title=str(item.get("title", "")),
+        text=str(item.get("text", "")),
+        score=float(item.get("score", 0.0)),
+        uri=item.get("uri"),
+        metadata={**item.get("metadata", {}), **extra},
+    )
+
+
+def delta(text: str) -> Delta:
+    """The next piece of the answer (yielding a plain `str` does the same)."""
+    return Delta(text)
+
+
+def sql(query: str, dialect: str = "sqlite") -> Sql:
+    return Sql(query, dialect)
+
+
+def table(
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    row_count: int | None = None,
+    truncated: bool = False,
+) -> Table:
+    """A result preview; `row_count` is the full count (defaults to `len(rows)`)."""
+    return Table(
+        tuple(columns),
+        tuple(tuple(r) for r in rows),
+        len(rows) if row_count is None else row_count,
+        truncated,
+    )
+
+
+def csv(url: str, rows: int, size: int) -> Csv:
+    return Csv(url, rows, size)
+
+
+def followups(*questions: str) -> Followups:
+    return Followups(tuple(questions))
+
+
+def metadata(**quality: Any) -> Metadata:
+    """Quality figures for the run's `metadata` event, e.g. `metadata(grounding=0.8)`; the
+    run fills in model, usage and timings itself."""
+    return Metadata(model="", quality=quality)

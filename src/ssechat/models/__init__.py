@@ -112,6 +112,11 @@ def create_backend(settings: Settings) -> ModelBackend:
     return factory(settings)
 
 
+def backend_names() -> list[str]:
+    _load_builtins()
+    return sorted(_BACKENDS)
+
+
 def _load_builtins() -> None:
     # Imported here, not at module top, so that importing the Protocol stays cheap and the
     # built-ins register through the same decorator a plugin would use.

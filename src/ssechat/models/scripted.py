@@ -1,13 +1,21 @@
 """A deterministic backend for tests and benchmarks only: fixed text, set pace, injected faults.
 
 Never a default. Its knobs come from settings and may be overridden per request through
-`params` (`text`, `delay`, `fail_after`), so one test server can play many scenarios.
+`params` (`text`, `delay`, `fail_after`, `stamp`), so one test server can play many scenarios.
+
+`stamp` is for the benchmarks (bench/): each token's text becomes a space and the
+`time.monotonic_ns()` at which it was produced, so a load generator on the same machine
+(CLOCK_MONOTONIC is system-wide) can tell how long the token took to reach it. With `stamp`
+and no `delay` the backend also yields to the event loop after every token, as a real model's
+network read does: without it a run would produce its whole answer in one step of the loop,
+and concurrent streams would take turns answer by answer instead of token by token.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import AsyncGenerator, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
@@ -28,6 +36,7 @@ class ScriptedParams(GenerationParams):
     text: str | None = None
     delay: float | None = Field(default=None, ge=0.0, le=60.0)
     fail_after: int | None = Field(default=None, ge=0)
+    stamp: bool = False  # benchmarks: each token is " <monotonic ns when produced>"
 
 
 class ScriptedBackend:
@@ -68,8 +77,10 @@ class ScriptedBackend:
                 raise ModelError(f"scripted failure after {fail_after} tokens")
             if delay:
                 await asyncio.sleep(delay)
+            elif p.stamp:
+                await asyncio.sleep(0)  # let other runs interleave (module docstring)
             self.tokens_generated += 1
-            yield ModelDelta(text=token)
+            yield ModelDelta(text=f" {time.monotonic_ns()}" if p.stamp else token)
         prompt_tokens = sum(len(_TOKEN.findall(m.content)) for m in messages)
         finish = "length" if len(tokens) < len(_TOKEN.findall(text)) else "stop"
         yield ModelDelta(usage=Usage(prompt_tokens, len(tokens)), finish_reason=finish)

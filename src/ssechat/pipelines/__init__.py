@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar, overload
 
 from ssechat.events import Event
 from ssechat.models import GenerationParams, Message, ModelBackend
@@ -36,17 +36,26 @@ class Context:
 
 
 Pipeline = Callable[[Context], AsyncGenerator[Event | str, None]]
+PipelineT = TypeVar("PipelineT", bound=Pipeline)
 _PIPELINES: dict[str, Pipeline] = {}
 
 
-def register_pipeline(name: str) -> Callable[[Pipeline], Pipeline]:
-    """Decorator: make `fn` available as `pipeline: name` in chat requests."""
+@overload
+def register_pipeline(name: str) -> Callable[[PipelineT], PipelineT]: ...
+@overload
+def register_pipeline(name: str, fn: PipelineT) -> PipelineT: ...
+def register_pipeline(
+    name: str, fn: PipelineT | None = None
+) -> PipelineT | Callable[[PipelineT], PipelineT]:
+    """Make a pipeline available as `"pipeline": name` in chat requests (and to every route
+    and dialect). As a decorator, `@register_pipeline("shout")`, or a call,
+    `register_pipeline("shout", shout)`. A later registration of the same name replaces it."""
 
-    def decorate(fn: Pipeline) -> Pipeline:
-        _PIPELINES[name] = fn
-        return fn
+    def decorate(pipeline: PipelineT) -> PipelineT:
+        _PIPELINES[name] = pipeline
+        return pipeline
 
-    return decorate
+    return decorate if fn is None else decorate(fn)
 
 
 def get_pipeline(name: str) -> Pipeline:
