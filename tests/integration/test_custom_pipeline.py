@@ -80,6 +80,7 @@ def custom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, P
             "--pipeline", "tests.pipelines:slow_words",
             "--pipeline", "explode=tests.pipelines:broken",
             "--pipeline", "tests.pipelines:wrong_type",
+            "--pipeline", "tests.graphs:research",
         ),
     )  # fmt: skip
     yield server, mark
@@ -149,6 +150,15 @@ def test_a_pipeline_yielding_a_non_event_gets_an_error_naming_it(
     assert error["code"] == "pipeline_error"
     assert "'wrong_type'" in error["message"]
     assert "dict" in error["message"]
+
+
+def test_a_langgraph_graph_streams_through_a_real_server(custom: tuple[Server, Path]) -> None:
+    server, _ = custom
+    stream = server.chat({"message": "Do runs survive?", "pipeline": "research"})
+    assert [s["stage"] for s in stream.of("status")] == ["retrieve", "retrieving", "answer"]
+    assert stream.of("sources")[0]["sources"][0]["title"] == "Runs"
+    assert stream.of("complete")[0]["text"] == "The capital of France is Paris."
+    assert len(stream.of("delta")) > 1
 
 
 def write_plugin(where: Path, module: str, body: str) -> None:

@@ -1,0 +1,1 @@
+"""Adapters that turn other frameworks' agents into ssechat pipelines (optional extras)."""
