@@ -40,6 +40,7 @@ from ssechat.events import (
     Usage,
 )
 from ssechat.ids import new_id
+from ssechat.metrics import Metrics
 from ssechat.models import GenerationParams, Message, ModelBackend, ModelDelta
 from ssechat.pipelines import Context, Pipeline
 
@@ -138,9 +139,11 @@ class RunManager:
         *,
         grace_period: float = 30.0,
         save_interval: float = 1.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self.log = log
         self.recorder = recorder
+        self.metrics = metrics or Metrics()
         self.grace_period = grace_period
         self.save_interval = save_interval
         self.accepting = True  # False once draining for shutdown
@@ -194,6 +197,7 @@ class RunManager:
     async def subscribe(self, run_id: str, after: int, renderer: Renderer) -> Subscription:
         """A cursor into the run's log after seq `after`; `RunNotFound` for an unknown run."""
         first = await self.log.read(run_id, after, 0)  # raises before any response starts
+        self.metrics.active_subscribers.inc()
         run = self._runs.get(run_id)
         if run is not None:
             run.subscribers += 1
@@ -203,6 +207,7 @@ class RunManager:
         return Subscription(self, run_id, after, first, renderer)
 
     def _unsubscribe(self, run_id: str) -> None:
+        self.metrics.active_subscribers.dec()
         run = self._runs.get(run_id)
         if run is None:
             return
@@ -237,6 +242,7 @@ class RunManager:
         quality = None
         end: Event = Error("internal_error", "the run ended unexpectedly")
         saver = asyncio.create_task(self._save_periodically(run)) if self.recorder else None
+        self.metrics.active_runs.inc()
         try:
             async with aclosing(pipeline(ctx)) as items:
                 async for item in items:
@@ -244,6 +250,7 @@ class RunManager:
                     if isinstance(event, Delta):
                         if ttft is None:
                             ttft = (time.perf_counter() - started) * 1000
+                            self.metrics.ttft.observe(ttft / 1000)
                         run.text.append(event.text)
                     elif isinstance(event, Metadata):
                         quality = event.quality  # merged into the run's own metadata below
@@ -279,6 +286,10 @@ class RunManager:
                 run.grace.cancel()
             run.usage = run.usage or model.usage
             run.error = end if isinstance(end, Error) else None
+            self.metrics.active_runs.dec()
+            self.metrics.runs.labels(run.pipeline, run.status).inc()
+            if run.error is not None:
+                self.metrics.errors.labels(run.error.code).inc()
             await self._record(run)  # before the end is announced: a client that sees
             await self.log.append(run.id, end)  # `complete` can read the saved message
             await self.log.close(run.id)
@@ -363,6 +374,7 @@ class Subscription:
             batch = await self._runs.log.read(self.run_id, self.after, timeout)
         if batch.entries:
             self.after = batch.entries[-1][0]
+            self._runs.metrics.events_sent.inc(len(batch.entries))
         return b"".join([self._render(seq, event) for seq, event in batch.entries]), batch.closed
 
     async def aclose(self) -> None:

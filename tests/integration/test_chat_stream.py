@@ -168,3 +168,20 @@ def test_an_over_long_conversation_id_is_refused_before_any_stream(scripted: Ser
     stream = scripted.chat({"message": "hi", "conversation_id": "c" * 201})
     assert stream.status == 400
     assert stream.json()["error"]["code"] == "invalid_request"
+
+
+def test_metrics_count_runs_events_errors_and_time_to_first_token(servers: Any) -> None:
+    import httpx
+
+    server = servers(model_backend="scripted", keepalive_interval="0.3")  # a fresh registry
+    server.chat({"message": "hi", "params": {"text": "one two three"}})
+    server.chat({"message": "hi", "params": {"text": "one two three", "fail_after": 1}})
+    body = httpx.get(server.url + "/metrics").text
+    assert 'ssechat_runs_total{outcome="complete",pipeline="chat"} 1.0' in body
+    assert 'ssechat_runs_total{outcome="error",pipeline="chat"} 1.0' in body
+    assert 'ssechat_errors_total{code="model_error"} 1.0' in body
+    assert "ssechat_time_to_first_token_seconds_count 2.0" in body
+    # start, status, 3 deltas, metadata, complete + start, status, 1 delta, error
+    assert "ssechat_events_sent_total 11.0" in body
+    assert "ssechat_active_runs 0.0" in body
+    assert "ssechat_active_subscribers 0.0" in body
