@@ -32,13 +32,25 @@ class ChatError(Exception):
 
 
 class _Cursor:
-    """Where a stream is: the run, the last seq delivered, and whether it has ended."""
+    """Where a stream is: the run, the last seq delivered, whether it has ended, and how many
+    reconnects in a row have failed. All the logic of a stream lives here; `Client` and
+    `AsyncClient` only do its I/O."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_retries: int = 5) -> None:
         self.run_id: str | None = None
         self.last_seq = 0
         self.done = False
         self.decoder = Decoder()
+        self.max_retries = max_retries
+        self.failures = 0
+
+    def dropped(self, exc: Exception) -> float:
+        """The connection broke: the seconds to wait before resuming, or `exc` re-raised when
+        there is no run to resume yet or too many reconnects failed in a row."""
+        self.failures += 1
+        if self.run_id is None or self.failures > self.max_retries:
+            raise exc
+        return min(0.25 * 2.0**self.failures, 5.0)
 
     def request(
         self, body: dict[str, Any]
@@ -65,6 +77,7 @@ class _Cursor:
     def feed(self, chunk: bytes) -> list[ev.Event]:
         out: list[ev.Event] = []
         for message in self.decoder.feed(chunk):
+            self.failures = 0  # data arrived: the connection works again
             seq = int(message.id) if message.id and message.id.isdigit() else 0
             if seq and seq <= self.last_seq:
                 continue  # already delivered before a reconnect
@@ -108,21 +121,18 @@ class Client:
 
     def stream(self, message: str, **fields: Any) -> Iterator[ev.Event]:
         """Events of a new run, resuming it after a dropped connection."""
-        cursor, body, attempt = _Cursor(), _body(message, **fields), 0
+        cursor, body = _Cursor(self.max_retries), _body(message, **fields)
         while not cursor.done:
             method, path, json, headers = cursor.request(body)
             try:
                 with self._http.stream(method, path, json=json, headers=headers) as response:
                     cursor.opened(response, response.read() if response.status_code != 200 else b"")
                     for chunk in response.iter_raw():
-                        attempt = 0
                         yield from map(_checked, cursor.feed(chunk))
-            except RESUMABLE:
-                if cursor.run_id is None or attempt >= self.max_retries:
-                    raise
-            if not cursor.done:
-                attempt += 1
-                time.sleep(min(0.25 * 2**attempt, 5.0))
+                if not cursor.done:
+                    raise httpx.RemoteProtocolError("the stream ended before the run did")
+            except RESUMABLE as exc:
+                time.sleep(cursor.dropped(exc))
 
     def ask(self, message: str, **fields: Any) -> ev.Complete:
         """The whole answer of a new run."""
@@ -160,7 +170,7 @@ class AsyncClient:
 
     async def stream(self, message: str, **fields: Any) -> AsyncIterator[ev.Event]:
         """Events of a new run, resuming it after a dropped connection."""
-        cursor, body, attempt = _Cursor(), _body(message, **fields), 0
+        cursor, body = _Cursor(self.max_retries), _body(message, **fields)
         while not cursor.done:
             method, path, json, headers = cursor.request(body)
             try:
@@ -168,15 +178,12 @@ class AsyncClient:
                     err_body = await response.aread() if response.status_code != 200 else b""
                     cursor.opened(response, err_body)
                     async for chunk in response.aiter_raw():
-                        attempt = 0
                         for event in cursor.feed(chunk):
                             yield _checked(event)
-            except RESUMABLE:
-                if cursor.run_id is None or attempt >= self.max_retries:
-                    raise
-            if not cursor.done:
-                attempt += 1
-                await asyncio.sleep(min(0.25 * 2**attempt, 5.0))
+                if not cursor.done:
+                    raise httpx.RemoteProtocolError("the stream ended before the run did")
+            except RESUMABLE as exc:
+                await asyncio.sleep(cursor.dropped(exc))
 
     async def ask(self, message: str, **fields: Any) -> ev.Complete:
         async for event in self.stream(message, **fields):

@@ -238,3 +238,28 @@ def test_events_sent_in_the_same_write_as_an_error_still_reach_the_user() -> Non
         consume(client.stream("hi"), received)
     assert caught.value.code == "model_error"
     assert received == RUN[:3]
+
+
+def test_a_drop_before_the_run_is_known_is_raised_not_retried() -> None:
+    cursor = _Cursor(max_retries=3)
+    error = httpx.ConnectError("refused")
+    with pytest.raises(httpx.ConnectError):
+        cursor.dropped(error)
+
+
+def test_drops_back_off_and_give_up_after_max_retries_in_a_row() -> None:
+    cursor = _Cursor(max_retries=2)
+    cursor.run_id = "run_1"
+    error = httpx.ReadError("cut")
+    first, second = cursor.dropped(error), cursor.dropped(error)
+    assert 0 < first < second
+    with pytest.raises(httpx.ReadError):
+        cursor.dropped(error)
+
+
+def test_data_arriving_resets_the_count_of_failed_reconnects() -> None:
+    cursor = _Cursor(max_retries=1)
+    cursor.run_id = "run_1"
+    cursor.dropped(httpx.ReadError("cut"))
+    feed_all(cursor, messages(RUN[:1]))
+    assert cursor.dropped(httpx.ReadError("cut again")) > 0

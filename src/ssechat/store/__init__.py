@@ -125,96 +125,76 @@ class Store:
     ) -> Turn:
         """Store the question and an empty `streaming` answer; or, for a `client_message_id`
         already seen in this conversation, return the earlier turn untouched."""
-        for _ in range(2):  # a concurrent resubmit may win the unique constraint once
-            try:
-                async with self.session.begin() as s:
-                    return await self._begin_turn(
-                        s,
-                        user_id,
-                        conversation_id,
-                        question,
-                        run_id,
-                        answer_id,
-                        pipeline,
-                        model,
-                        client_message_id,
-                        history_chars,
-                    )
-            except IntegrityError:
-                continue
-        raise RuntimeError("could not store the message")
 
-    async def _begin_turn(
-        self,
-        s: AsyncSession,
-        user_id: str,
-        conversation_id: str | None,
-        question: str,
-        run_id: str,
-        answer_id: str,
-        pipeline: str,
-        model: str,
-        client_message_id: str | None,
-        history_chars: int,
-    ) -> Turn:
-        await _ensure_user(s, user_id)
-        conv = None
-        if conversation_id is not None:
-            conv = await s.scalar(
-                select(Conversation).where(
-                    Conversation.user_id == user_id, Conversation.id == conversation_id
-                )
-            )
-        if conv is None:
-            conv = Conversation(
-                id=conversation_id or new_id("conv"), user_id=user_id, title=_title(question)
-            )
-            s.add(conv)
-            await s.flush()
-        elif client_message_id is not None:
-            earlier = await s.scalar(
-                select(Message).where(
-                    Message.conversation_pk == conv.pk,
-                    Message.client_message_id == client_message_id,
-                )
-            )
-            if earlier is not None and earlier.run_id is not None:
-                answer = await s.scalar(
-                    select(Message.id).where(
-                        Message.run_id == earlier.run_id, Message.role == "assistant"
+        async def attempt(s: AsyncSession) -> Turn:
+            await _ensure_user(s, user_id)
+            conv = None
+            if conversation_id is not None:
+                conv = await s.scalar(
+                    select(Conversation).where(
+                        Conversation.user_id == user_id, Conversation.id == conversation_id
                     )
                 )
-                return Turn(conv.id, earlier.id, answer or "", earlier.run_id, (), repeated=True)
-        history = await _history(s, conv.pk, history_chars)
-        now = utcnow()
-        question_row = Message(
-            id=new_id("msg"),
-            conversation_pk=conv.pk,
-            role="user",
-            content=question,
-            status="complete",
-            run_id=run_id,
-            client_message_id=client_message_id,
-            created_at=now,
-            updated_at=now,
-        )
-        s.add(question_row)
-        s.add(
-            Message(
-                id=answer_id,
+            if conv is None:
+                conv = Conversation(
+                    id=conversation_id or new_id("conv"), user_id=user_id, title=_title(question)
+                )
+                s.add(conv)
+                await s.flush()
+            elif client_message_id is not None:
+                earlier = await s.scalar(
+                    select(Message).where(
+                        Message.conversation_pk == conv.pk,
+                        Message.client_message_id == client_message_id,
+                    )
+                )
+                if earlier is not None and earlier.run_id is not None:
+                    answer = await s.scalar(
+                        select(Message.id).where(
+                            Message.run_id == earlier.run_id, Message.role == "assistant"
+                        )
+                    )
+                    return Turn(
+                        conv.id, earlier.id, answer or "", earlier.run_id, (), repeated=True
+                    )
+            history = await _history(s, conv.pk, history_chars)
+            now = utcnow()
+            question_row = Message(
+                id=new_id("msg"),
                 conversation_pk=conv.pk,
-                role="assistant",
-                content="",
-                status="streaming",
-                pipeline=pipeline,
-                model=model,
+                role="user",
+                content=question,
+                status="complete",
                 run_id=run_id,
+                client_message_id=client_message_id,
                 created_at=now,
                 updated_at=now,
             )
-        )
-        conv.updated_at = now
-        return Turn(conv.id, question_row.id, answer_id, run_id, history)
+            s.add(question_row)
+            s.add(
+                Message(
+                    id=answer_id,
+                    conversation_pk=conv.pk,
+                    role="assistant",
+                    content="",
+                    status="streaming",
+                    pipeline=pipeline,
+                    model=model,
+                    run_id=run_id,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            conv.updated_at = now
+            return Turn(conv.id, question_row.id, answer_id, run_id, history)
+
+        for _ in range(2):  # a concurrent resubmit may win the unique constraint once
+            try:
+                async with self.session.begin() as s:
+                    return await attempt(s)
+            except IntegrityError:
+                continue
+        raise RuntimeError("could not store the message")
 
     async def save_text(self, message_id: str, text: str) -> None:
         """Save a streaming answer's text so far (a crash loses at most what came since)."""
