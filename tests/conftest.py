@@ -104,19 +104,30 @@ class Server:
         return self.stream("POST", "/v1/chat/stream", json=body, **kwargs)
 
 
-def start_server(tmp: Path, env: dict[str, str], *, args: tuple[str, ...] = ()) -> Server:
+def start_server(
+    tmp: Path,
+    env: dict[str, str],
+    *,
+    args: tuple[str, ...] = (),
+    command: tuple[str, ...] = ("-m", "ssechat", "serve"),
+    cwd: Path | None = None,
+    ready: str = "/health",
+) -> Server:
+    """Start `python <command> --port N <args>` (`ssechat serve` unless told otherwise) and
+    wait until `ready` answers 200."""
     port = free_port()
     log = tmp / f"server-{port}.log"
     full_env = {**os.environ, "SSECHAT_DATA_DIR": str(tmp / f"data-{port}"), **env}
     with log.open("wb") as out:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ssechat", "serve", "--port", str(port), *args],
+            [sys.executable, *command, "--port", str(port), *args],
             env=full_env,
+            cwd=cwd,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
     server = Server(f"http://127.0.0.1:{port}", proc, log)
-    wait_until_up(server.url + "/health", proc, log)
+    wait_until_up(server.url + ready, proc, log)
     return server
 
 

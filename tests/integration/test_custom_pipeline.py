@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Server, free_port, start_server, stop_server, wait_until_up
+from tests.conftest import Server, free_port, start_server, stop_server
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = {"authorization": "Bearer example-token"}
@@ -24,19 +24,13 @@ TOKEN = {"authorization": "Bearer example-token"}
 def example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`uvicorn examples.custom_pipeline:app`, run from the repository root as documented."""
     tmp = tmp_path_factory.mktemp("example")
-    port = free_port()
-    log = tmp / "uvicorn.log"
-    env = {**os.environ, "SSECHAT_DATA_DIR": str(tmp / "data")}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "examples.custom_pipeline:app", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(f"http://127.0.0.1:{port}", proc, log)
-    wait_until_up(server.url + "/hello", proc, log)
+    server = start_server(
+        tmp,
+        {"SSECHAT_DATA_DIR": str(tmp / "data")},
+        command=("-m", "uvicorn", "examples.custom_pipeline:app"),
+        cwd=ROOT,
+        ready="/hello",
+    )
     yield server
     stop_server(server)
 
