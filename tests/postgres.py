@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from tests.conftest import free_port
 
@@ -32,29 +32,48 @@ def _as_postgres(argv: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *argv]
 
 
+class Cluster:
+    """A running throwaway cluster: `url` for SQLAlchemy; `stop()` and `start()` to take the
+    database away and bring it back (same port, same data)."""
+
+    def __init__(self, bindir: str, root: str) -> None:
+        self.bindir, self.root = bindir, root
+        self.data = os.path.join(root, "data")
+        self.port = free_port()
+        self.url = f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *argv: str) -> None:
+        command = _as_postgres([os.path.join(self.bindir, argv[0]), *argv[1:]])
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+    def init(self) -> None:
+        self._run("initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        log = os.path.join(self.root, "log")
+        self._run("pg_ctl", "-D", self.data, "-l", log, "-w", "-o", options, "start")
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop")
+
+
 @contextmanager
-def postgres_cluster() -> Iterator[str]:
-    """Yield an asyncpg SQLAlchemy URL of a fresh, empty database."""
+def postgres_cluster() -> Iterator[Cluster]:
+    """A fresh, empty, running cluster, removed afterwards."""
     bindir = postgres_bin()
     if not bindir:
         raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
     root = tempfile.mkdtemp(prefix="ssechat-pg-")
-    data = os.path.join(root, "data")
     if os.geteuid() == 0:
         pg = pwd.getpwnam("postgres")
         os.chown(root, pg.pw_uid, pg.pw_gid)
-    port = free_port()
-    run = lambda *argv: subprocess.run(  # noqa: E731
-        _as_postgres([os.path.join(bindir, argv[0]), *argv[1:]]),
-        check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
-    run("initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8")
-    run(
-        "pg_ctl", "-D", data, "-l", os.path.join(root, "log"), "-w", "start",
-        "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off",
-    )  # fmt: skip
+    cluster = Cluster(bindir, root)
+    cluster.init()
+    cluster.start()
     try:
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres"
+        yield cluster
     finally:
-        run("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop")
+        with suppress(subprocess.CalledProcessError):  # a test may have left it stopped
+            cluster.stop()
         shutil.rmtree(root, ignore_errors=True)

@@ -9,15 +9,20 @@ import httpx
 import pytest
 
 from tests.conftest import start_server, stop_server
-from tests.postgres import postgres_bin, postgres_cluster
+from tests.postgres import Cluster, postgres_bin, postgres_cluster
 
 
 @pytest.fixture(scope="module")
-def database_url() -> Iterator[str]:
+def cluster() -> Iterator[Cluster]:
     if postgres_bin() is None:
         pytest.skip("PostgreSQL is not installed here (.ci/run installs Debian's postgresql)")
-    with postgres_cluster() as url:
-        yield url
+    with postgres_cluster() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def database_url(cluster: Cluster) -> str:
+    return cluster.url
 
 
 def test_conversations_are_stored_in_postgresql_and_survive_a_restart(
@@ -42,3 +47,27 @@ def test_conversations_are_stored_in_postgresql_and_survive_a_restart(
     finally:
         stop_server(second)
     assert not (tmp_path / "data").exists() or not list(tmp_path.glob("data-*/ssechat.db"))
+
+
+def test_without_its_database_a_server_answers_503_and_recovers_when_it_is_back(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    env = {"SSECHAT_MODEL_BACKEND": "scripted", "SSECHAT_DATABASE_URL": cluster.url}
+    server = start_server(tmp_path, env)
+    try:
+        assert httpx.get(f"{server.url}/ready").json()["status"] == "ready"
+        cluster.stop()
+        try:
+            ready = httpx.get(f"{server.url}/ready")
+            assert ready.status_code == 503
+            assert ready.json()["store"].startswith("unavailable")
+            refused = server.chat({"message": "hi"})
+            assert refused.status == 503
+            assert refused.json()["error"]["code"] == "store_unavailable"
+        finally:
+            cluster.start()
+        assert httpx.get(f"{server.url}/ready").status_code == 200
+        again = server.chat({"message": "hi"})
+        assert again.of("complete")[0]["text"] == "The capital of France is Paris."
+    finally:
+        stop_server(server)

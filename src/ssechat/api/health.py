@@ -1,10 +1,13 @@
-"""`GET /health` (is the process up, which model) and `GET /metrics` (Prometheus)."""
+"""`GET /health` (is the process up, which model), `GET /ready` (can it serve: are its
+backends reachable) and `GET /metrics` (Prometheus)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
+from fastapi.responses import JSONResponse
 
 from ssechat.api import services
 from ssechat.metrics import CONTENT_TYPE
@@ -16,6 +19,22 @@ router = APIRouter(tags=["health"])
 @router.get("/health")
 async def health(svc: Annotated[Services, Depends(services)]) -> dict[str, str]:
     return {"status": "ok", "model": svc.model.model, "backend": svc.model.backend}
+
+
+@router.get("/ready")
+async def ready(svc: Annotated[Services, Depends(services)]) -> JSONResponse:
+    """For a load balancer: 200 while this replica can serve (its backends answer), else 503
+    with what is wrong, and no new traffic should come here."""
+    checks: dict[str, str] = {"event_log": "ok"}  # in memory: up while the process is
+    try:
+        await asyncio.wait_for(svc.store.ping(), timeout=2.0)
+        checks["store"] = "ok"
+    except Exception as exc:
+        checks["store"] = f"unavailable: {type(exc).__name__}"
+    if not svc.runs.accepting:
+        checks["runs"] = "draining"
+    ok = all(v == "ok" for v in checks.values())
+    return JSONResponse({"status": "ready" if ok else "unavailable", **checks}, 200 if ok else 503)
 
 
 @router.get("/metrics", response_class=Response)

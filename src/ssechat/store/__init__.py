@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -15,8 +16,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, delete, event, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, delete, event, func, select, text, update
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -24,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from ssechat.errors import ApiError
 from ssechat.ids import new_id
 from ssechat.store.tables import ApiKey, Conversation, Message, User, utcnow
 
@@ -68,8 +70,11 @@ class Store:
     @classmethod
     async def open(cls, url: str) -> Store:
         """Connect and bring the schema up to date."""
-        engine = create_async_engine(url)
-        if engine.dialect.name == "sqlite":
+        # pre_ping: after the database was away, a pooled connection that died with it is
+        # replaced on first use instead of failing one request per dead connection.
+        sqlite = url.startswith("sqlite")
+        engine = create_async_engine(url, pool_pre_ping=not sqlite)
+        if sqlite:
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         async with engine.begin() as conn:
             await conn.run_sync(_migrate)
@@ -78,33 +83,50 @@ class Store:
     async def close(self) -> None:
         await self.engine.dispose()
 
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncSession]:
+        with _unavailable_as_503():
+            async with self.session() as s:
+                yield s
+
+    @asynccontextmanager
+    async def _begin(self) -> AsyncIterator[AsyncSession]:
+        with _unavailable_as_503():
+            async with self.session.begin() as s:
+                yield s
+
+    async def ping(self) -> None:
+        """Raise `StoreUnavailable` if the database cannot be reached."""
+        async with self._read() as s:
+            await s.execute(text("SELECT 1"))
+
     # -- users and keys ------------------------------------------------------------------
 
     async def create_key(self, user_id: str) -> str:
         """A new API key for `user_id` (created if needed); only its hash is kept."""
         key = KEY_PREFIX + secrets.token_urlsafe(32)
-        async with self.session.begin() as s:
+        async with self._begin() as s:
             await _ensure_user(s, user_id)
             s.add(ApiKey(hash=hash_key(key), prefix=key[: len(KEY_PREFIX) + 6], user_id=user_id))
         return key
 
     async def user_for_key(self, key: str) -> str | None:
-        async with self.session() as s:
+        async with self._read() as s:
             found: str | None = await s.scalar(
                 select(ApiKey.user_id).where(ApiKey.hash == hash_key(key))
             )
             return found
 
     async def has_keys(self) -> bool:
-        async with self.session() as s:
+        async with self._read() as s:
             return bool(await s.scalar(select(func.count()).select_from(ApiKey)))
 
     async def list_keys(self) -> Sequence[ApiKey]:
-        async with self.session() as s:
+        async with self._read() as s:
             return (await s.scalars(select(ApiKey).order_by(ApiKey.created_at))).all()
 
     async def revoke_key(self, prefix: str) -> int:
-        async with self.session.begin() as s:
+        async with self._begin() as s:
             result = await s.execute(delete(ApiKey).where(ApiKey.prefix == prefix))
             return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
@@ -190,7 +212,7 @@ class Store:
 
         for _ in range(2):  # a concurrent resubmit may win the unique constraint once
             try:
-                async with self.session.begin() as s:
+                async with self._begin() as s:
                     return await attempt(s)
             except IntegrityError:
                 continue
@@ -198,12 +220,12 @@ class Store:
 
     async def save_text(self, message_id: str, text: str) -> None:
         """Save a streaming answer's text so far (a crash loses at most what came since)."""
-        async with self.session.begin() as s:
+        async with self._begin() as s:
             await s.execute(update(Message).where(Message.id == message_id).values(content=text))
 
     async def finish(self, message_id: str, *, status: str, content: str, **fields: Any) -> None:
         """Record how an answer ended: its status, whole text, usage, sources, sql, csv, error."""
-        async with self.session.begin() as s:
+        async with self._begin() as s:
             await s.execute(
                 update(Message)
                 .where(Message.id == message_id)
@@ -212,7 +234,7 @@ class Store:
 
     async def interrupt_streaming(self) -> int:
         """At start-up: answers left `streaming` by a crash become `interrupted`."""
-        async with self.session.begin() as s:
+        async with self._begin() as s:
             result = await s.execute(
                 update(Message).where(Message.status == "streaming").values(status="interrupted")
             )
@@ -220,7 +242,7 @@ class Store:
 
     async def run_owner(self, run_id: str) -> str | None:
         """The user whose message a run answers; None for an unknown run."""
-        async with self.session() as s:
+        async with self._read() as s:
             owner: str | None = await s.scalar(
                 select(Conversation.user_id)
                 .join(Message, Message.conversation_pk == Conversation.pk)
@@ -232,7 +254,7 @@ class Store:
     # -- conversations -------------------------------------------------------------------
 
     async def create_conversation(self, user_id: str, title: str = "") -> Conversation:
-        async with self.session.begin() as s:
+        async with self._begin() as s:
             await _ensure_user(s, user_id)
             conv = Conversation(id=new_id("conv"), user_id=user_id, title=title)
             s.add(conv)
@@ -250,13 +272,13 @@ class Store:
                 | ((Conversation.updated_at == at) & (Conversation.pk < pk))
             )
         query = query.order_by(Conversation.updated_at.desc(), Conversation.pk.desc()).limit(limit)
-        async with self.session() as s:
+        async with self._read() as s:
             return (await s.scalars(query)).all()
 
     async def get_conversation(
         self, user_id: str, conversation_id: str
     ) -> tuple[Conversation, Sequence[Message]] | None:
-        async with self.session() as s:
+        async with self._read() as s:
             conv = await _conversation(s, user_id, conversation_id)
             if conv is None:
                 return None
@@ -268,14 +290,14 @@ class Store:
     async def rename_conversation(
         self, user_id: str, conversation_id: str, title: str
     ) -> Conversation | None:
-        async with self.session.begin() as s:
+        async with self._begin() as s:
             conv = await _conversation(s, user_id, conversation_id)
             if conv is not None:
                 conv.title, conv.updated_at = title, utcnow()
             return conv
 
     async def delete_conversation(self, user_id: str, conversation_id: str) -> bool:
-        async with self.session.begin() as s:
+        async with self._begin() as s:
             conv = await _conversation(s, user_id, conversation_id)
             if conv is None:
                 return False
@@ -326,6 +348,23 @@ async def _history(s: AsyncSession, conversation_pk: int, budget: int) -> tuple[
     if kept and kept[-1].role == "assistant":
         kept.pop()
     return tuple(reversed(kept))
+
+
+class StoreUnavailable(ApiError):
+    code = "store_unavailable"
+    status = 503
+    retryable = True
+
+
+@contextmanager
+def _unavailable_as_503() -> Iterator[None]:
+    """The database not answering (refused, dropped, shut down) is the client's 503, not a
+    500: it is temporary, and the pool reconnects once the database is back. Integrity and
+    programming errors are not caught: they are bugs or handled where they occur."""
+    try:
+        yield
+    except (OperationalError, InterfaceError, OSError) as exc:
+        raise StoreUnavailable(f"the database is unavailable: {type(exc).__name__}") from exc
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
