@@ -3,18 +3,57 @@
 A dialect is a factory for a `Renderer`, made once per response (some formats number their
 own messages or remember what they have opened); `render` turns one logged event into the
 bytes to send, possibly none. Dialects never see the model, the run or the socket.
+
+Called with no arguments a dialect renders for any route (`?format=`); the routes that speak a
+dialect natively may pass it keyword options known only per response (seed 004's snapshot,
+OpenAI's `include_usage`). A renderer may also declare a `wire: Wire` for what its format asks
+of the response around the events: OpenAI's SDK, for one, chokes on a `retry:` field.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
 
 from ssechat.events import Event
 
 
 class Renderer(Protocol):
     def render(self, seq: int, event: Event) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Wire:
+    """What a format needs of its HTTP response besides the rendered events."""
+
+    # Send the SSE `retry:` preamble. Only EventSource clients use it; hand-written parsers of
+    # formats that never had one may take its block for a message (openai-python does).
+    retry: bool = True
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+DEFAULT_WIRE = Wire()
+DONE = b"data: [DONE]\n\n"
+
+
+def wire_of(renderer: Renderer) -> Wire:
+    """The renderer's `wire`, or the default (a `retry:` preamble, no extra headers)."""
+    wire = getattr(renderer, "wire", DEFAULT_WIRE)
+    return wire if isinstance(wire, Wire) else DEFAULT_WIRE
+
+
+def frame(data: Any, *, event: str | None = None, id: str | None = None) -> bytes:
+    """One SSE message whose data is `data` as compact JSON.
+
+    orjson never writes a raw newline, so a single `data:` line is the correct encoding; `event`
+    and `id` come from the dialect's own vocabulary and never contain one either."""
+    head = (f"id: {id}\n" if id is not None else "") + (
+        f"event: {event}\n" if event is not None else ""
+    )
+    return b"%sdata: %s\n\n" % (head.encode(), orjson.dumps(data))
 
 
 Dialect = Callable[[], Renderer]
@@ -41,4 +80,14 @@ def dialect_names() -> list[str]:
 
 
 def _load_builtins() -> None:
-    from ssechat.dialects import ssechat  # noqa: F401  (registers itself)
+    # Each module registers itself.
+    from ssechat.dialects import (  # noqa: F401
+        ai_sdk,
+        delta,
+        keyed,
+        message,
+        openai,
+        ssechat,
+        typed,
+        vanna,
+    )
