@@ -5,6 +5,8 @@
     curl http://127.0.0.1:8000/hello
     curl -N http://127.0.0.1:8000/v1/chat/stream -H 'Authorization: Bearer example-token' \\
       -H 'content-type: application/json' -d '{"message": "hello world", "pipeline": "shout"}'
+    curl -N http://127.0.0.1:8000/api/chat/stream -H 'Authorization: Bearer example-token' \\
+      -H 'content-type: application/json' -d '{"message": "hello world"}'      # seed 001
 
 `shout` gets everything ssechat's own pipelines get — a run that survives dropped
 connections (resume with Last-Event-ID), the stop button, saved conversations, every wire
@@ -21,7 +23,7 @@ from fastapi import Depends, FastAPI, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 import ssechat
-from ssechat import Context, register_pipeline, status
+from ssechat import Context, Settings, register_pipeline, status
 from ssechat.events import Event
 
 app = FastAPI(title="An app with a chat")
@@ -51,4 +53,6 @@ async def shout(ctx: Context) -> AsyncGenerator[Event | str, None]:
         await asyncio.sleep(0.05)  # a real agent would be waiting on its model or tools here
 
 
-ssechat.mount(app, user=require_token)
+# Clients written for seed 001's RAG service (POST /api/chat/stream, `data: {"token": …}`) get
+# this pipeline too, in their own wire format; every other route keeps its default pipeline.
+ssechat.mount(app, settings=Settings(compat_pipelines={"keyed": "shout"}), user=require_token)

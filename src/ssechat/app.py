@@ -26,8 +26,10 @@ from ssechat.api import (
     files,
     health,
     openai,
+    pipelines,
     runs,
     validation_message,
+    web,
 )
 from ssechat.auth import current_user
 from ssechat.config import Settings
@@ -83,7 +85,7 @@ def create_router(settings: Settings | None = None) -> APIRouter:
             await store.close()
 
     router = APIRouter(lifespan=lifespan)
-    for module in (chat, runs, conversations, documents, files, compat, openai, health):
+    for module in (chat, runs, conversations, documents, files, compat, openai, health, pipelines):
         router.include_router(module.router)
     return router
 
@@ -97,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """A standalone ssechat server (what `ssechat serve` runs)."""
     app = FastAPI(title="ssechat", version=__version__)
     app.include_router(create_router(settings))
+    app.include_router(web.router)  # the chat page: the standalone server's, not mount()'s
     app.add_exception_handler(ApiError, _api_error)
 
     @app.exception_handler(RequestValidationError)

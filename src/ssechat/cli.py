@@ -73,6 +73,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     commands.add_parser("plugins", help="list installed pipeline and model plugins")
 
+    ingest = commands.add_parser("ingest", help="add files and folders to a user's documents")
+    ingest.add_argument("paths", nargs="+", metavar="PATH", help=".txt .md .html .pdf, folders")
+    ingest.add_argument("--user", default="local", help="whose documents (default: local)")
+    ingest.add_argument("--database-url")
+    ingest.add_argument("--data-dir")
+
     args = parser.parse_args(argv)
     if args.command == "plugins":
         return _plugins()
@@ -80,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     if args.command == "keys":
         return asyncio.run(_keys(args))
+    if args.command == "ingest":
+        return asyncio.run(_ingest(args))
     return _ask(args)
 
 
@@ -193,6 +201,33 @@ async def _keys(args: argparse.Namespace) -> int:
     finally:
         await store.close()
     return 0
+
+
+async def _ingest(args: argparse.Namespace) -> int:
+    """Ingest each file (folders recursively); one line per file; 1 if any was refused."""
+    from pathlib import Path
+
+    from ssechat.retrieval.documents import Ingested, ingest_files
+    from ssechat.retrieval.embeddings import create_embedder
+    from ssechat.store import Store, sqlite_url
+
+    settings = _settings(args, ("database_url", "data_dir"))
+    store = await Store.open(settings.database_url or sqlite_url(settings.data_dir))
+    embedder = create_embedder(settings)
+    refused = 0
+    try:
+        paths = [Path(p) for p in args.paths]
+        async for path, done in ingest_files(store, args.user, paths, settings, embedder=embedder):
+            if isinstance(done, Ingested):
+                print(f"{done.status}\t{path}\t{done.document.chunk_count} chunks")
+            else:
+                refused += 1
+                print(f"refused\t{path}\t{done}", file=sys.stderr)
+    finally:
+        if embedder is not None:
+            await embedder.aclose()
+        await store.close()
+    return 1 if refused else 0
 
 
 def _ask(args: argparse.Namespace) -> int:

@@ -7,14 +7,26 @@ nothing else reads the environment.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # SmolLM2-135M answers sensibly only with a short, firm instruction (without one it drifted
 # into French gibberish on "What is the capital of France?"); this wording was tuned on it.
 DEFAULT_CHAT_SYSTEM_PROMPT = "You are a concise assistant. Answer in one sentence."
+# Also tuned on SmolLM2-135M: it rarely cites, but stays on the sources with this wording.
+DEFAULT_RAG_SYSTEM_PROMPT = (
+    "You are a concise assistant. Answer in one sentence using only the sources. "
+    "Cite the source number like [1]."
+)
+
+# Tuned on SmolLM2-135M too (docs/sql.md): the pipeline adds the dialect, the schema and two
+# worked examples in this same ```sql form, which is what makes the small model answer in it.
+DEFAULT_SQL_SYSTEM_PROMPT = (
+    "You write one SQL query that answers the question. "
+    "Reply with the query only, in a ```sql block."
+)
 
 
 class Settings(BaseSettings):
@@ -70,7 +82,11 @@ class Settings(BaseSettings):
 
     # -- pipelines -----------------------------------------------------------------------
     system_prompts: dict[str, str] = Field(
-        default_factory=lambda: {"chat": DEFAULT_CHAT_SYSTEM_PROMPT},
+        default_factory=lambda: {
+            "chat": DEFAULT_CHAT_SYSTEM_PROMPT,
+            "rag": DEFAULT_RAG_SYSTEM_PROMPT,
+            "sql": DEFAULT_SQL_SYSTEM_PROMPT,
+        },
         description='Per-pipeline system prompt, JSON in env: {"chat": "..."}.',
     )
     history_chars: int = Field(
@@ -91,6 +107,73 @@ class Settings(BaseSettings):
         description="Extra pipelines to register, each `[name=]module:function`.",
     )
 
+    # -- retrieval: documents and the rag pipeline (docs/rag.md) -------------------------
+    chunk_size: int = Field(default=1000, ge=50, description="Characters per chunk at most.")
+    chunk_overlap: int = Field(
+        default=150, ge=0, description="Characters a chunk repeats of the one before it."
+    )
+    max_upload_bytes: int = Field(default=10_000_000, ge=1, description="Largest document.")
+    rag_top_k: int = Field(default=3, ge=1, le=20, description="Sources given to the model.")
+    rag_min_coverage: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="Share of the question's terms a chunk must contain to be a source.",
+    )
+    rag_min_similarity: float = Field(
+        default=0.3,
+        ge=-1.0,
+        le=1.0,
+        description="Cosine similarity that makes a dense-only match a source (suits "
+        "all-MiniLM-L6-v2; models with compressed similarities need more).",
+    )
+    rag_grounding_threshold: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="Grounding score below which `hallucination`."
+    )
+    rag_followups: int = Field(
+        default=3, ge=0, le=10, description="Follow-up questions to ask for; 0: none."
+    )
+    embedding_backend: Literal["none", "openai", "sentence-transformers"] = Field(
+        default="none", description="Dense retrieval beside BM25, fused by reciprocal rank."
+    )
+    embedding_model: str | None = Field(
+        default=None,
+        description="openai: the model id; sentence-transformers: a name or a directory "
+        "(all-MiniLM-L6-v2, packaged, if unset).",
+    )
+    embedding_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible /v1 URL; openai_base_url if unset."
+    )
+    embedding_api_key: str | None = None
+
+    # -- text-to-SQL: the sql pipeline and exported files (docs/sql.md) ------------------
+    sql_database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the database the sql pipeline queries, opened read-only "
+        "(sqlite:///shop.db, postgresql://…); the packaged sample shop if unset.",
+    )
+    sql_allowed_tables: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), description="Tables the model may query (comma-separated); all if empty."
+    )
+    sql_row_limit: int = Field(
+        default=10_000, ge=1, description="Rows a query may return (and the CSV holds)."
+    )
+    sql_preview_rows: int = Field(default=20, ge=0, description="Rows in the `table` event.")
+    sql_timeout: float = Field(default=5.0, gt=0, description="Seconds a query may run.")
+    sql_retries: int = Field(
+        default=1, ge=0, le=5, description="Times a refused or failed query goes back to the model."
+    )
+    file_expiry: float = Field(
+        default=86_400.0, gt=0, description="Seconds an exported CSV stays downloadable."
+    )
+
+    @field_validator("sql_allowed_tables", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [t.strip() for t in value.split(",") if t.strip()]
+        return value
+
     # -- streaming -----------------------------------------------------------------------
     keepalive_interval: float = Field(default=15.0, gt=0, description="Seconds between pings.")
     retry_ms: int = Field(default=3000, ge=0, description="SSE `retry:` sent to clients.")
@@ -101,3 +184,18 @@ class Settings(BaseSettings):
     # -- limits --------------------------------------------------------------------------
     max_body_bytes: int = 1_000_000
     max_message_chars: int = 32_000
+
+    # -- compatible clients (docs/compat.md) ---------------------------------------------
+    compat_pipelines: dict[str, str] = Field(
+        default_factory=lambda: {
+            "vanna": "sql",
+            "keyed": "rag",
+            "typed": "rag",
+            "message": "chat",
+            "delta": "chat",
+            "openai": "chat",
+            "ai-sdk": "chat",
+        },
+        description="The pipeline behind each compatible route, by dialect; JSON in env. "
+        'Dialects left out keep their default: {"vanna": "chat"} changes only seed 000\'s.',
+    )

@@ -379,3 +379,29 @@ class Subscription:
 
     async def aclose(self) -> None:
         self._runs._unsubscribe(self.run_id)
+
+
+class _Collector:
+    """A renderer that keeps the events instead of rendering them."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def render(self, seq: int, event: Event) -> bytes:
+        self.events.append(event)
+        return b""
+
+
+async def read_to_end(runs: RunManager, run_id: str, after: int = 0) -> list[Event]:
+    """Every event of the run after seq `after`, once it has ended: what a non-streaming
+    response is built from. It waits as a subscriber, so the run counts it as a listener
+    (no grace-period stop); `RunNotFound` for an unknown run."""
+    collector = _Collector()
+    subscription = await runs.subscribe(run_id, after, collector)
+    try:
+        done = False
+        while not done:
+            _, done = await subscription.next(60.0)
+    finally:
+        await subscription.aclose()
+    return collector.events

@@ -48,8 +48,9 @@ class EventStreamResponse(Response):
         keepalive: float,
         retry_ms: int | None = None,
         headers: list[tuple[bytes, bytes]] | None = None,
+        status_code: int = 200,  # FastAPI's OpenAPI reads the default status from here
     ) -> None:
-        self.status_code = 200
+        self.status_code = status_code
         self.background = None
         self.feed = feed
         self.keepalive = keepalive

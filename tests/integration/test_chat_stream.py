@@ -185,3 +185,21 @@ def test_metrics_count_runs_events_errors_and_time_to_first_token(servers: Any) 
     assert "ssechat_events_sent_total 11.0" in body
     assert "ssechat_active_runs 0.0" in body
     assert "ssechat_active_subscribers 0.0" in body
+
+
+def test_format_openai_on_the_canonical_route_sends_no_retry_field(scripted: Server) -> None:
+    # openai-python's decoder would take a lone `retry:` block for a (broken) message
+    stream = scripted.stream("POST", "/v1/chat/stream?format=openai", json={"message": "hi"})
+    body = b"".join(stream.chunks)
+    assert not body.startswith(b"retry:")
+    assert b"chat.completion.chunk" in body
+    assert body.endswith(b"data: [DONE]\n\n")
+
+
+def test_the_openapi_page_describes_every_route(scripted: Server) -> None:
+    import httpx
+
+    schema = httpx.get(scripted.url + "/openapi.json").json()
+    for path in ("/v1/chat/stream", "/v1/runs/{run_id}/events", "/v1/conversations"):
+        assert path in schema["paths"]
+    assert httpx.get(scripted.url + "/docs").status_code == 200

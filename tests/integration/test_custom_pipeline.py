@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from tests.conftest import Server, free_port, start_server, stop_server
@@ -53,6 +54,18 @@ def test_the_host_apps_auth_dependency_guards_ssechats_routes(example: Server) -
     assert example.chat(body).status == 401
     assert example.chat(body, headers={"authorization": "Bearer wrong"}).status == 401
     assert httpx.get(example.url + "/v1/conversations").status_code == 401
+
+
+def test_seed_001s_route_streams_the_same_pipeline_in_its_own_format(example: Server) -> None:
+    stream = example.stream(
+        "POST", "/api/chat/stream", json={"message": "hello world"}, headers=TOKEN
+    )
+    assert stream.status == 200
+    data = [m.data for m in stream.messages]
+    tokens = [orjson.loads(d)["token"] for d in data if d.startswith('{"token"')]
+    assert "".join(tokens) == "HELLO WORLD"
+    assert data[-1] == "[DONE]"
+    assert example.stream("POST", "/api/chat/stream", json={"message": "hi"}).status == 401
 
 
 def test_answers_are_saved_under_the_host_apps_user(example: Server) -> None:

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from ssechat.errors import ModelError
-from ssechat.models import GenerationParams, Message, ModelDelta
-from ssechat.models.scripted import ScriptedBackend, ScriptedParams
+from ssechat.models import GenerationParams, Message, ModelDelta, Tool, ToolCall
+from ssechat.models.scripted import ScriptedBackend, ScriptedParams, ScriptedToolCall
 
 ASK = (Message("user", "hi"),)
 TEXT = "The capital of France is Paris."  # 6 words
@@ -221,3 +221,36 @@ def test_the_backend_names_its_model_and_params() -> None:
 def test_scripted_params_refuse_bad_values(bad: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         ScriptedParams(**bad)
+
+
+# -- tool calls and queued replies (the sql pipeline's test double) ---------------------
+
+
+def test_enqueued_replies_answer_the_next_calls_in_order_then_the_text() -> None:
+    backend = ScriptedBackend(TEXT)
+    backend.enqueue("first reply", "second")
+    assert text_of(asyncio.run(collect(backend))) == "first reply"
+    assert text_of(asyncio.run(collect(backend))) == "second"
+    assert text_of(asyncio.run(collect(backend))) == TEXT
+
+
+def test_an_enqueued_tool_call_is_answered_as_a_tool_call() -> None:
+    backend = ScriptedBackend(TEXT)
+    call = ToolCall("call_9", "run_sql", '{"sql": "SELECT 1"}')
+    backend.enqueue(call)
+    (delta,) = asyncio.run(collect(backend))
+    assert delta.tool_calls == (call,)
+    assert delta.text == ""
+    assert delta.finish_reason == "tool_calls"
+    assert delta.usage is not None
+
+
+def test_a_scripted_tool_call_is_made_only_when_tools_are_offered() -> None:
+    backend = ScriptedBackend(TEXT)
+    scripted = ScriptedToolCall(name="run_sql", arguments='{"sql": "SELECT 2"}')
+    offered = ScriptedParams(tool_call=scripted, tools=(Tool(name="run_sql"),))
+    (delta,) = asyncio.run(collect(backend, offered))
+    assert delta.tool_calls == (ToolCall("call_scripted", "run_sql", '{"sql": "SELECT 2"}'),)
+    plain = asyncio.run(collect(backend, ScriptedParams(tool_call=scripted, text="No tools.")))
+    assert text_of(plain) == "No tools."
+    assert all(not d.tool_calls for d in plain)

@@ -2,19 +2,49 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from ssechat.store import Store, hash_key, sqlite_url
 from ssechat.store.tables import Base
+from tests.postgres import postgres_bin, postgres_cluster
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    if postgres_bin() is None:
+        pytest.skip("PostgreSQL is not installed here (.ci/run installs Debian's postgresql)")
+    with postgres_cluster() as cluster:
+        yield cluster.url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """The same tests on both engines; a fresh database each time."""
+    if request.param == "sqlite":
+        url = sqlite_url(tmp_path)
+    else:
+        base: str = request.getfixturevalue("postgres")
+        name = f"t_{uuid.uuid4().hex}"
+        admin = create_async_engine(base, isolation_level="AUTOCOMMIT")
+        async with admin.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        await admin.dispose()
+        url = base.rsplit("/", 1)[0] + "/" + name
+    opened = await Store.open(url)
+    yield opened
+    await opened.close()
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
     opened = await Store.open(sqlite_url(tmp_path))
     yield opened
     await opened.close()
@@ -29,10 +59,25 @@ async def turn(
     )  # fmt: skip
 
 
+def not_full_text_index(name: str | None, type_: str, parent: dict[str, str | None]) -> bool:
+    # Retrieval's full-text index (SQLite: the FTS5 table and its shadow tables; PostgreSQL:
+    # the generated `chunks.tsv` column and its GIN index) is created and queried by raw SQL
+    # in migration 0002 and retrieval/search.py: it has no ORM model to compare with.
+    name = name or ""
+    return not (
+        (type_ == "table" and name.startswith("chunks_fts"))
+        or (type_ == "column" and name == "tsv" and parent.get("table_name") == "chunks")
+        or (type_ == "index" and name == "ix_chunks_tsv")
+    )
+
+
 async def test_the_migrated_schema_matches_the_tables(store: Store) -> None:
+    opts = {"include_name": not_full_text_index}
     async with store.engine.connect() as conn:
         diff = await conn.run_sync(
-            lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
+            lambda sync: compare_metadata(
+                MigrationContext.configure(sync, opts=opts), Base.metadata
+            )
         )
     assert diff == []
 
@@ -46,7 +91,8 @@ async def test_opening_twice_leaves_the_schema_and_data_alone(tmp_path: Path) ->
     await second.close()
 
 
-async def test_keys_are_stored_only_as_hashes(store: Store, tmp_path: Path) -> None:
+async def test_keys_are_stored_only_as_hashes(sqlite_store: Store, tmp_path: Path) -> None:
+    store = sqlite_store
     key = await store.create_key("alice")
     assert key.startswith("sk-ssechat-")
     assert len(key) > 40

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -53,9 +54,13 @@ class ChatRequest(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict, description="Sampling parameters.")
 
 
-async def start_chat(svc: Services, body: ChatRequest, user: str) -> str:
+async def start_chat(
+    svc: Services, body: ChatRequest, user: str, *, history: Sequence[Message] | None = None
+) -> str:
     """Validate what the body names, store the turn and start its run; return the run id.
 
+    `history`, when given, is what the model sees before the question instead of the stored
+    conversation (clients that send the whole exchange every time: OpenAI, the AI SDK).
     Every refusal is a 4xx before any stream. Routes of every dialect share this."""
     settings = svc.settings
     if not svc.runs.accepting:
@@ -101,7 +106,9 @@ async def start_chat(svc: Services, body: ChatRequest, user: str) -> str:
         question=question,
         model=model,
         params=params,
-        history=tuple(Message(cast(Role, m.role), m.content) for m in turn.history),
+        history=tuple(history)
+        if history is not None
+        else tuple(Message(cast(Role, m.role), m.content) for m in turn.history),
         user=user,
         system_prompt=settings.system_prompts.get(body.pipeline, ""),
         services=svc,

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 
 from ssechat.api import services
 from ssechat.auth import User
-from ssechat.dialects import Renderer, dialect_names, get_dialect
+from ssechat.dialects import Renderer, dialect_names, get_dialect, wire_of
 from ssechat.errors import ApiError, BadRequest
 from ssechat.eventlog import RunNotFound
 from ssechat.services import Services
@@ -46,11 +46,13 @@ async def stream_run(
     if subscription.exhausted:
         await subscription.aclose()
         return Response(status_code=204)
+    wire = wire_of(renderer)  # what the format asks of the response besides its events
     return EventStreamResponse(
         subscription,
         keepalive=svc.settings.keepalive_interval,
-        retry_ms=svc.settings.retry_ms,
-        headers=[(b"x-run-id", run_id.encode())],
+        retry_ms=svc.settings.retry_ms if wire.retry else None,
+        headers=[(b"x-run-id", run_id.encode())]
+        + [(k.encode(), v.encode()) for k, v in wire.headers],
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,8 +45,22 @@ class ModelDelta:
     finish_reason: str | None = None
 
 
+class Tool(BaseModel):
+    """A function the model may call: OpenAI's `tools[].function` (JSON Schema `parameters`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+
+
 class GenerationParams(BaseModel):
-    """Per-request sampling parameters (`params` in a chat request); unknown keys are refused."""
+    """Per-request sampling parameters (`params` in a chat request); unknown keys are refused.
+
+    `tools` are offered to backends that support tool calls (`openai`); the others ignore
+    them, so a pipeline that offers tools must also understand a plain-text answer.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -55,6 +69,7 @@ class GenerationParams(BaseModel):
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    tools: tuple[Tool, ...] = ()
 
 
 class ModelBackend(Protocol):

@@ -5,6 +5,10 @@ with no network and no key. Generation runs on one worker thread (a `Llama` is n
 from two threads, and on a small machine two generations would only halve each other's speed);
 tokens cross to the event loop through a queue. Closing the stream sets a flag the worker
 checks between tokens, so a stop leaves the model mid-answer within one token.
+
+Tools (`params.tools`) are ignored: llama-cpp-python parses no tool calls from a model's text,
+and forcing one (a `tool_choice` grammar) made SmolLM2-135M write worse SQL than a plain
+```sql block did, so a pipeline offering tools gets text from this backend.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@ the official `openai` SDK.
 
 Stopping: closing our stream closes the SDK's HTTP response, and a server that notices the
 closed connection stops generating; there is no other stop signal in that API.
+
+Tools: `params.tools` go out as `tools` (with the server's default `tool_choice`, "auto"), and
+the calls come back joined on the delta that carries the finish reason.
 """
 
 from __future__ import annotations
@@ -48,6 +51,10 @@ class OpenAIBackend:
                 request[name] = value
         if params.stop:
             request["stop"] = list(params.stop)
+        if params.tools:
+            request["tools"] = [
+                {"type": "function", "function": tool.model_dump()} for tool in params.tools
+            ]
         # Tool-call arguments arrive in fragments keyed by index; they are joined and
         # reported once, with the finish reason.
         calls: dict[int, list[str]] = {}

@@ -1,7 +1,8 @@
 """A deterministic backend for tests and benchmarks only: fixed text, set pace, injected faults.
 
 Never a default. Its knobs come from settings and may be overridden per request through
-`params` (`text`, `delay`, `fail_after`, `stamp`), so one test server can play many scenarios.
+`params` (`text`, `delay`, `fail_after`, `stamp`, `tool_call`), so one test server can play
+many scenarios.
 
 `stamp` is for the benchmarks (bench/): each token's text becomes a space and the
 `time.monotonic_ns()` at which it was produced, so a load generator on the same machine
@@ -9,6 +10,11 @@ Never a default. Its knobs come from settings and may be overridden per request 
 and no `delay` the backend also yields to the event loop after every token, as a real model's
 network read does: without it a run would produce its whole answer in one step of the loop,
 and concurrent streams would take turns answer by answer instead of token by token.
+
+`tool_call` scripts a tool call: a request that offers tools (`params.tools`) gets that call
+instead of text — a real model, too, calls only what it is offered — so one request can script
+both a pipeline's tool call and its later plain answer. In-process tests can also `enqueue`
+replies (text or a `ToolCall`), used one per `stream()` call before anything else.
 """
 
 from __future__ import annotations
@@ -16,14 +22,15 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections import deque
 from collections.abc import AsyncGenerator, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ssechat.errors import ModelError
 from ssechat.events import Usage
-from ssechat.models import GenerationParams, Message, ModelDelta, register_backend
+from ssechat.models import GenerationParams, Message, ModelDelta, ToolCall, register_backend
 
 if TYPE_CHECKING:
     from ssechat.config import Settings
@@ -32,10 +39,18 @@ if TYPE_CHECKING:
 _TOKEN = re.compile(r"\s*\S+|\s+")
 
 
+class ScriptedToolCall(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    arguments: str = "{}"  # JSON text, as a model would produce it
+
+
 class ScriptedParams(GenerationParams):
     text: str | None = None
     delay: float | None = Field(default=None, ge=0.0, le=60.0)
     fail_after: int | None = Field(default=None, ge=0)
+    tool_call: ScriptedToolCall | None = None
     stamp: bool = False  # benchmarks: each token is " <monotonic ns when produced>"
 
 
@@ -57,6 +72,11 @@ class ScriptedBackend:
         self._model = model
         # Counts tokens actually produced, so tests can prove a stop reached the model.
         self.tokens_generated = 0
+        self._queue: deque[str | ToolCall] = deque()
+
+    def enqueue(self, *replies: str | ToolCall) -> None:
+        """Answer the next `stream()` calls with these, in order (then as configured)."""
+        self._queue.extend(replies)
 
     @property
     def model(self) -> str:
@@ -66,7 +86,17 @@ class ScriptedBackend:
         self, messages: Sequence[Message], params: GenerationParams
     ) -> AsyncGenerator[ModelDelta, None]:
         p = params if isinstance(params, ScriptedParams) else ScriptedParams()
-        text = self.text if p.text is None else p.text
+        reply = self._queue.popleft() if self._queue else None
+        if reply is None and p.tool_call is not None and params.tools:
+            reply = ToolCall("call_scripted", p.tool_call.name, p.tool_call.arguments)
+        if isinstance(reply, ToolCall):
+            self.tokens_generated += 1
+            prompt_tokens = sum(len(_TOKEN.findall(m.content)) for m in messages)
+            yield ModelDelta(
+                tool_calls=(reply,), usage=Usage(prompt_tokens, 1), finish_reason="tool_calls"
+            )
+            return
+        text = reply if reply is not None else self.text if p.text is None else p.text
         delay = self.delay if p.delay is None else p.delay
         fail_after = self.fail_after if p.fail_after is None else p.fail_after
         tokens = _TOKEN.findall(text)

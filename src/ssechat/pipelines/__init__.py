@@ -70,4 +70,8 @@ def pipeline_names() -> list[str]:
 
 
 def _load_builtins() -> None:
-    from ssechat.pipelines import chat  # noqa: F401  (registers itself)
+    from ssechat.pipelines import (
+        chat,  # noqa: F401  (registers itself)
+        rag,  # noqa: F401  (registers itself)
+        sql,  # noqa: F401  (registers itself)
+    )

@@ -98,3 +98,56 @@ class Message(Base):
     error: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Document(Base):
+    """A user's ingested file. Its `uri` (a path, or an upload's file name) is its identity:
+    ingesting the same uri again replaces the document's chunks if the content changed."""
+
+    __tablename__ = "documents"
+    __table_args__ = (UniqueConstraint("user_id", "uri"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(500))
+    uri: Mapped[str] = mapped_column(String(1000))
+    sha256: Mapped[str] = mapped_column(String(64))  # of the file's bytes: unchanged → skipped
+    mime: Mapped[str] = mapped_column(String(100))
+    bytes: Mapped[int]
+    chunk_count: Mapped[int] = mapped_column(default=0)
+    # The model that embedded the chunks (dense retrieval); None: BM25 only.
+    embedding_model: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class DocumentChunk(Base):
+    """A passage of a document. `pk` is the rowid of the full-text index (SQLite FTS5
+    `chunks_fts`, kept in sync by triggers; PostgreSQL: the generated `tsv` column), both
+    created by migration 0002 and invisible to the ORM."""
+
+    __tablename__ = "chunks"
+    __table_args__ = (UniqueConstraint("document_id", "ordinal"),)
+
+    pk: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    ordinal: Mapped[int]
+    heading: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text)
+    embedding: Mapped[bytes | None]  # float32 vector, little-endian, unit length
+
+
+class File(Base):
+    """An exported file (a query's CSV) under `data_dir/files/<name>`. The unguessable `name`
+    is its URL (`/v1/files/<name>`); only `user_id` may download it, until `expires_at`."""
+
+    __tablename__ = "files"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    media_type: Mapped[str] = mapped_column(String(100))
+    bytes: Mapped[int]
+    rows: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
