@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # SmolLM2-135M answers sensibly only with a short, firm instruction (without one it drifted
@@ -166,6 +166,15 @@ class Settings(BaseSettings):
     file_expiry: float = Field(
         default=86_400.0, gt=0, description="Seconds an exported CSV stays downloadable."
     )
+
+    @field_validator("system_prompts", "compat_pipelines", mode="after")
+    @classmethod
+    def _over_defaults(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        """A partial mapping ({"chat": "Be brief."}) changes only the keys it names: the tuned
+        defaults of the others stay (set one to "" to clear it)."""
+        assert info.field_name is not None
+        defaults = cls.model_fields[info.field_name].get_default(call_default_factory=True)
+        return {**defaults, **value}
 
     @field_validator("sql_allowed_tables", mode="before")
     @classmethod

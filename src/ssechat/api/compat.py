@@ -58,11 +58,8 @@ Format = Annotated[
 
 
 def pipeline_for(settings: Settings, dialect: str) -> str:
-    """The pipeline behind `dialect`'s routes: the setting, else its default."""
-    if configured := settings.compat_pipelines.get(dialect):
-        return configured
-    defaults = Settings.model_fields["compat_pipelines"].get_default(call_default_factory=True)
-    return str(defaults.get(dialect, "chat"))
+    """The pipeline behind `dialect`'s routes (the setting keeps defaults for the others)."""
+    return settings.compat_pipelines.get(dialect, "chat")
 
 
 def chat_request(
