@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from ssechat.models.llamacpp import default_model_path
 from ssechat.sse import Decoder, ServerSentEvent
 
 
@@ -138,6 +140,28 @@ def stop_server(server: Server) -> None:
     except subprocess.TimeoutExpired:
         server.proc.kill()
         server.proc.wait()
+
+
+@contextmanager
+def llama_cpp_server(name: str, *args: str) -> Iterator[str]:
+    """llama.cpp's OpenAI-compatible server (`python -m llama_cpp.server`, with `args`) serving
+    the embedded SmolLM2 GGUF on a free loopback port: its /v1 base URL while it runs. Its log
+    is kept in /tmp/llama-{name}-{port}.log, to read when it fails to come up."""
+    port = free_port()
+    log = Path(f"/tmp/llama-{name}-{port}.log")
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path()),
+             "--host", "127.0.0.1", "--port", str(port), *args, "--verbose", "false"],
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}/v1"
+    try:
+        wait_until_up(base + "/models", proc, log, timeout=120)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(20)
 
 
 @pytest.fixture(scope="session")

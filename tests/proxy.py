@@ -1,5 +1,6 @@
-"""A TCP relay that cuts its first connection in the middle of an SSE message, as a dying proxy
-or a dropped mobile link would: what resuming clients are tested through."""
+"""A TCP relay that cuts one connection in the middle of an SSE delta message, as a dying proxy
+or a dropped mobile link would: what resuming clients (the Python client, Node's EventSource,
+the page in Chromium) are tested through."""
 
 from __future__ import annotations
 
@@ -7,20 +8,29 @@ import asyncio
 import re
 import threading
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 # The start of a delta message, up to its data value: the cut goes a little past this point,
 # so the client holds `id:` and `event:` lines and half a `data:` line, but no blank line.
 MESSAGE_START = re.compile(rb"id: (\d+)\nevent: delta\ndata: ")
 
 
+def any_request(request: bytes) -> bool:
+    """The default `cut_when`: the first connection that sends anything is the one cut."""
+    return True
+
+
 @dataclass
 class Connection:
     """What the proxy saw on one client connection."""
 
-    request: bytearray = field(default_factory=bytearray)
+    request: bytearray = field(default_factory=bytearray)  # everything the client sent
     response: bytearray = field(default_factory=bytearray)  # exactly what went to the client
+    armed: bool = False  # this is the connection to cut
     cut_in: int | None = None  # seq of the message the proxy cut in half
     cut_at: float | None = None  # when (time.time()) the client's socket was closed
 
@@ -38,22 +48,36 @@ class Connection:
 
 
 class CuttingProxy:
-    """A TCP relay to `upstream_port` that cuts its first connection mid-message.
+    """A TCP relay to `upstream_port` that cuts one connection mid-message.
 
-    On the first connection, once `cut_after` bytes of response body have gone through, it
-    holds the response back until the next delta message starts, relays that message only up
-    to the middle of its `data:` line, waits so the client surely parses that half, then closes
-    the client's socket (FIN: what a dying proxy or a dropped mobile link looks like to it) and
-    aborts the server's. Every later connection is relayed untouched.
+    The connection cut is the first one for which `cut_when(request)` is true, asked as each
+    piece of the request arrives with everything the client has sent on it so far (a browser
+    loads the page through the relay too, and may keep a connection alive across requests).
+    In its response, the message cut is the first delta that starts after `cut_after_bytes`
+    bytes of body and is at least the `cut_in_delta`-th delta. The relay lets the client have
+    that message only up to the middle of its `data:` line, waits so the client surely parses
+    that half, then closes the client's socket (a FIN: what a dying proxy or a dropped mobile
+    link looks like to it) and aborts the server's. Every other connection is relayed untouched.
 
-    Runs its own event loop in a thread, because the test blocks on a Node subprocess.
+    Runs its own event loop in a thread, because the tests block theirs (on a Node subprocess,
+    on Playwright's sync API, on the sync client).
     """
 
-    def __init__(self, upstream_port: int, cut_after: int) -> None:
+    def __init__(
+        self,
+        upstream_port: int,
+        *,
+        cut_when: Callable[[bytes], bool] = any_request,
+        cut_after_bytes: int = 0,
+        cut_in_delta: int = 1,
+    ) -> None:
         self.upstream_port = upstream_port
-        self.cut_after = cut_after
+        self.cut_when = cut_when
+        self.cut_after_bytes = cut_after_bytes
+        self.cut_in_delta = cut_in_delta
         self.connections: list[Connection] = []
         self.port = 0
+        self._armed = False  # one connection only is ever cut
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
@@ -73,7 +97,16 @@ class CuttingProxy:
             self._thread.join(10)
             self._loop.close()
 
-    def _call(self, coro: Any) -> Any:
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def cut_in(self) -> int | None:
+        """The seq of the message cut in half, once one was."""
+        return next((c.cut_in for c in self.connections if c.cut_in is not None), None)
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
 
     async def _shutdown(self) -> None:
@@ -90,14 +123,13 @@ class CuttingProxy:
         self._handlers.add(me)
         conn = Connection()
         self.connections.append(conn)
-        cut = len(self.connections) == 1
         up_w: asyncio.StreamWriter | None = None
         pumps: list[asyncio.Task[None]] = []
         try:
             up_r, up_w = await asyncio.open_connection("127.0.0.1", self.upstream_port)
             pumps = [
                 asyncio.create_task(self._requests(conn, client_r, up_w)),
-                asyncio.create_task(self._responses(conn, up_r, client_w, cut)),
+                asyncio.create_task(self._responses(conn, up_r, client_w)),
             ]
             # Either side hanging up (or the cut) ends the connection for both.
             await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
@@ -121,40 +153,54 @@ class CuttingProxy:
         try:
             while data := await client_r.read(65536):
                 conn.request += data
+                # Decided before the server gets the request, so no response can race it.
+                if not self._armed and self.cut_when(bytes(conn.request)):
+                    self._armed = conn.armed = True
                 up_w.write(data)
                 await up_w.drain()
         except OSError:
             pass
 
+    def _message_to_cut(self, answer: bytes) -> re.Match[bytes] | None:
+        """The start of the delta message to cut in `answer`, once it has arrived."""
+        head, sep, _body = answer.partition(b"\r\n\r\n")
+        if not sep:
+            return None
+        body_start = len(head) + len(sep)
+        for n, match in enumerate(MESSAGE_START.finditer(answer, body_start), start=1):
+            if n >= self.cut_in_delta and match.start() - body_start >= self.cut_after_bytes:
+                return match
+        return None
+
     async def _responses(
-        self,
-        conn: Connection,
-        up_r: asyncio.StreamReader,
-        client_w: asyncio.StreamWriter,
-        cut: bool,
+        self, conn: Connection, up_r: asyncio.StreamReader, client_w: asyncio.StreamWriter
     ) -> None:
         async def relay(data: bytes) -> None:
             conn.response += data
             client_w.write(data)
             await client_w.drain()
 
-        held = b""  # response bytes held back while looking for a message to cut
+        # The response to the request that armed the connection. Earlier responses on a kept-
+        # alive connection were relayed in full before the client could send that request.
+        answer = b""
         try:
             while data := await up_r.read(65536):
-                if not cut or len(conn.body) < self.cut_after:
+                if not conn.armed:
                     await relay(data)
                     continue
-                held += data
-                if match := MESSAGE_START.search(held):
-                    # Two bytes into the JSON value (`{"`): a message that cannot be complete.
-                    await relay(held[: match.end() + 2])
-                    conn.cut_in = int(match[1])
-                    # Let the client read and parse the half message before the connection
-                    # dies, so that discarding it is really the client's job.
-                    await asyncio.sleep(0.25)
-                    conn.cut_at = time.time()
-                    return
-            # The response ended before a message could be cut: relay it, the test will say so.
-            await relay(held)
+                sent = len(answer)
+                answer += data
+                match = self._message_to_cut(answer)
+                if match is None:
+                    await relay(data)
+                    continue
+                # Two bytes into the JSON value (`{"`): a message that cannot be complete.
+                await relay(answer[sent : match.end() + 2])
+                conn.cut_in = int(match[1])
+                # Let the client read and parse the half message before the connection dies,
+                # so that discarding it is really the client's job.
+                await asyncio.sleep(0.25)
+                conn.cut_at = time.time()
+                return
         except OSError:
             pass

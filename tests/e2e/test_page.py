@@ -25,8 +25,8 @@ import httpx
 import pytest
 
 from tests.conftest import Server, start_server, stop_server
-from tests.e2e.proxy import StreamCuttingProxy
 from tests.pipelines import UNSAFE_TEXT
+from tests.proxy import CuttingProxy
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Dialog, FilePayload, Locator, Page
@@ -273,7 +273,10 @@ def test_a_dropped_connection_shows_reconnecting_and_resumes_without_duplicated_
     requests: list[tuple[str, str, str | None]] = []
     page.on("request", lambda r: requests.append((r.method, r.url, r.headers.get("last-event-id"))))
     upstream = int(server.url.rsplit(":", 1)[1])
-    with StreamCuttingProxy(upstream, cut_in_delta=10) as proxy:
+    # The page loads through the proxy too: the connection to cut is the one with the chat POST.
+    with CuttingProxy(
+        upstream, cut_when=lambda request: b"POST /v1/chat/stream" in request, cut_in_delta=10
+    ) as proxy:
         page.goto(proxy.url + "/")
         ask(page, "Count through a bad network")
         wait_until(page, "complete", timeout=30_000)

@@ -34,7 +34,7 @@ def test_the_client_resumes_a_cut_stream_with_every_event_once(
     scripted: Server, sync: bool
 ) -> None:
     port = int(scripted.url.rsplit(":", 1)[1])
-    with CuttingProxy(port, cut_after=1200) as proxy:
+    with CuttingProxy(port, cut_after_bytes=1200) as proxy:
         got = collect(
             f"http://127.0.0.1:{proxy.port}", sync, "hi", params={"text": TEXT, "delay": 0.03}
         )

@@ -8,22 +8,9 @@ import threading
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.conftest import Server
-from tests.integration.test_compat_seeds import TEXT, WORDS, compat_env, node
-
-
-@pytest.fixture(scope="session")
-def compat(servers: Any) -> Server:
-    server: Server = servers(**compat_env())
-    return server
-
-
-@pytest.fixture(scope="session")
-def failing(servers: Any) -> Server:
-    server: Server = servers(**compat_env(scripted_fail_after="3", retry_ms="200"))
-    return server
+from tests.integration.conftest import TEXT, WORDS, node
 
 
 def ui(role: str, text: str, id: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import pytest
 
 from ssechat.sse import Decoder, ServerSentEvent
 from tests.conftest import Server
-from tests.integration.test_compat_seeds import WORDS, compat_env, node
+from tests.integration.conftest import WORDS, node, seed_000_requests_loop
 
 FAILURE = "scripted failure after 3 tokens"
 ASK = [{"role": "user", "content": "hi"}]
@@ -30,18 +30,6 @@ ROUTES = [
     ("ai-sdk", "POST", "/api/chat", {"id": "endings", "messages": UI_ASK}),
 ]
 IDS = [f"{method} {path.split('?')[0]}" for _, method, path, _ in ROUTES]
-
-
-@pytest.fixture(scope="session")
-def compat(servers: Any) -> Server:
-    server: Server = servers(**compat_env())
-    return server
-
-
-@pytest.fixture(scope="session")
-def failing(servers: Any) -> Server:
-    server: Server = servers(**compat_env(scripted_fail_after="3", retry_ms="200"))
-    return server
 
 
 def ending(dialect: str, messages: list[ServerSentEvent]) -> str:
@@ -108,24 +96,7 @@ def test_a_stopped_run_ends_the_stream_the_way_the_dialect_says_cancelled(
 def test_seed_000_requests_loop_prints_what_came_before_a_failure_and_ends(
     failing: Server, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    requests = pytest.importorskip("requests")  # the seed's own client library
-
-    response = requests.post(
-        f"{failing.url}/api/vanna/v2/chat_sse",
-        json={"message": "Show me all tables", "headers": {"x-user-id": "user123"}},
-        stream=True,
-    )
-    for line in response.iter_lines():
-        if line:
-            line = line.decode("utf-8")
-            if line.startswith("data: "):
-                data = json.loads(line[6:])
-
-                if data["event"] == "chunk":
-                    print(data["text"], end="", flush=True)
-                elif data["event"] == "complete":
-                    print(f"\n\nFull answer: {data['answer']}")
-
+    seed_000_requests_loop(failing.url)
     assert capsys.readouterr().out == " ".join(WORDS[:3])
 
 

@@ -12,21 +12,9 @@ import pytest
 from openai import AsyncOpenAI, OpenAI
 
 from tests.conftest import Server
-from tests.integration.test_compat_seeds import TEXT, WORDS, compat_env
+from tests.integration.conftest import TEXT, WORDS
 
 ASK = [{"role": "user", "content": "What is the capital of France?"}]
-
-
-@pytest.fixture(scope="session")
-def compat(servers: Any) -> Server:
-    server: Server = servers(**compat_env())
-    return server
-
-
-@pytest.fixture(scope="session")
-def failing(servers: Any) -> Server:
-    server: Server = servers(**compat_env(scripted_fail_after="3", retry_ms="200"))
-    return server
 
 
 def client(server: Server, **options: Any) -> OpenAI:

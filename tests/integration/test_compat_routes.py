@@ -16,7 +16,7 @@ import pytest
 from ssechat.api.compat import pipeline_for
 from ssechat.config import Settings
 from tests.conftest import Server, start_server, stop_server
-from tests.integration.test_compat_seeds import TEXT, compat_env
+from tests.integration.conftest import TEXT, compat_env
 
 UI_ASK = [{"id": "u1", "role": "user", "parts": [{"type": "text", "text": "hi"}]}]
 
@@ -32,12 +32,6 @@ ROUTES = [
     ("POST", "/api/chat", {"id": "c", "messages": []}),
 ]
 IDS = [f"{method} {path}" for method, path, _ in ROUTES]
-
-
-@pytest.fixture(scope="session")
-def compat(servers: Any) -> Server:
-    server: Server = servers(**compat_env())
-    return server
 
 
 def send(server: Server, method: str, path: str, **kwargs: Any) -> httpx.Response:

@@ -1,12 +1,13 @@
 """The seed documents' own client code against a real server: each gets a complete answer.
 
-Python code from a seed runs here as written (seed 000's `requests` loop); JavaScript runs in
-Node from tests/js/seeds/, copied from the seed with only the base URL changed (and TypeScript
-types removed); the seeds' curl lines run as curl. The routes' pipelines are all set to `chat`
+Python code from a seed runs as written (seed 000's `requests` loop); JavaScript runs in Node
+from tests/js/seeds/, copied from the seed with only the base URL changed (and TypeScript types
+removed); the seeds' curl lines run as curl. The routes' pipelines are all set to `chat`
 (the `rag` and `sql` pipelines the defaults name are not needed to test the wire) and the model
 is the scripted one, so every answer is `TEXT`.
 
-The helpers and fixtures here are shared by the other test_compat_* files.
+The servers, `node` and seed 000's loop live in tests/integration/conftest.py, shared with the
+other test_compat_* files.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,53 +22,7 @@ import pytest
 
 from ssechat.sse import ServerSentEvent, decode
 from tests.conftest import Server
-
-JS_DIR = Path(__file__).resolve().parents[1] / "js"
-DIALECTS = ("vanna", "keyed", "typed", "message", "delta", "openai", "ai-sdk")
-PIPELINES = json.dumps(dict.fromkeys(DIALECTS, "chat"))
-TEXT = "Seed clients keep working, because every dialect renders the same run of events."
-WORDS = TEXT.split(" ")
-
-
-def compat_env(**extra: str) -> dict[str, str]:
-    return {
-        "model_backend": "scripted",
-        "scripted_text": TEXT,
-        "scripted_delay": "0.03",  # about half a second per answer: time to cancel one
-        "compat_pipelines": PIPELINES,
-        **extra,
-    }
-
-
-@pytest.fixture(scope="session")
-def compat(servers: Any) -> Server:
-    server: Server = servers(**compat_env())
-    return server
-
-
-@pytest.fixture(scope="session")
-def failing(servers: Any) -> Server:
-    """Every answer fails after three words (a model error); EventSources retry fast."""
-    server: Server = servers(**compat_env(scripted_fail_after="3", retry_ms="200"))
-    return server
-
-
-def node(script: str, *args: str, timeout: float = 60) -> Any:
-    """Run a script of tests/js with Node; its last stdout line, parsed as JSON."""
-    exe = shutil.which("node")
-    if exe is None:
-        pytest.skip("node is not installed (the JavaScript clients run on Node)")
-    if not (JS_DIR / "node_modules" / "ai").is_dir():
-        pytest.skip("tests/js/node_modules is missing: run `npm ci` in tests/js")
-    done = subprocess.run(
-        [exe, str(JS_DIR / script), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
+from tests.integration.conftest import TEXT, WORDS, compat_env, node, seed_000_requests_loop
 
 
 def curl(*args: str) -> list[ServerSentEvent]:
@@ -90,27 +44,7 @@ def data(messages: list[ServerSentEvent]) -> list[Any]:
 def test_seed_000_python_requests_loop_prints_the_answer_as_it_streams_and_in_full(
     compat: Server, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    requests = pytest.importorskip("requests")  # the seed's own client library
-
-    # ---- shared/seeds/000, "### Python", verbatim but for the base URL ----
-    response = requests.post(
-        f"{compat.url}/api/vanna/v2/chat_sse",
-        json={"message": "Show me all tables", "headers": {"x-user-id": "user123"}},
-        stream=True,
-    )
-
-    for line in response.iter_lines():
-        if line:
-            line = line.decode("utf-8")
-            if line.startswith("data: "):
-                data = json.loads(line[6:])
-
-                if data["event"] == "chunk":
-                    print(data["text"], end="", flush=True)
-                elif data["event"] == "complete":
-                    print(f"\n\nFull answer: {data['answer']}")
-    # ---- end of seed 000 ----
-
+    seed_000_requests_loop(compat.url)
     assert capsys.readouterr().out == f"{TEXT}\n\nFull answer: {TEXT}\n"
 
 

@@ -67,7 +67,7 @@ def test_an_eventsource_cut_mid_message_reconnects_by_itself_and_gets_every_even
     run_id = started.headers["x-run-id"]
     upstream_port = int(quick_retry.url.rsplit(":", 1)[1])
 
-    with CuttingProxy(upstream_port, CUT_AFTER) as proxy:
+    with CuttingProxy(upstream_port, cut_after_bytes=CUT_AFTER) as proxy:
         seen = follow_with_eventsource(
             node, f"http://127.0.0.1:{proxy.port}/v1/runs/{run_id}/events"
         )

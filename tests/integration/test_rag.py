@@ -16,9 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from ssechat.models.llamacpp import default_model_path
 from ssechat.pipelines.rag import NO_SOURCES_ANSWER
-from tests.conftest import Server, free_port, start_server, stop_server, wait_until_up
+from tests.conftest import Server, llama_cpp_server, start_server, stop_server
 from tests.unit.test_retrieval_loaders import make_pdf
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -252,22 +251,8 @@ def test_the_embedded_model_answers_a_question_about_resuming_from_the_ingested_
 @pytest.fixture(scope="module")
 def embeddings_server() -> Iterator[str]:
     """llama.cpp's OpenAI-compatible server with embeddings on, serving the SmolLM2 GGUF."""
-    port = free_port()
-    log = Path(f"/tmp/llama-embeddings-{port}.log")
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path()),
-             "--host", "127.0.0.1", "--port", str(port), "--embedding", "true",
-             "--verbose", "false"],
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        wait_until_up(base + "/models", proc, log, timeout=120)
+    with llama_cpp_server("embeddings", "--embedding", "true") as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(20)
 
 
 @pytest.mark.model

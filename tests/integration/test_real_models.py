@@ -3,16 +3,13 @@ talking to a real OpenAI-compatible server (llama.cpp's, serving the same GGUF) 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ssechat.models.llamacpp import default_model_path
-from tests.conftest import Server, free_port, start_server, stop_server, wait_until_up
+from tests.conftest import Server, free_port, llama_cpp_server, start_server, stop_server
 
 pytestmark = pytest.mark.model
 
@@ -54,33 +51,8 @@ def test_cancelling_the_embedded_model_stops_generation(servers: Any) -> None:
 
 @pytest.fixture(scope="module")
 def openai_compatible_server() -> Iterator[str]:
-    port = free_port()
-    log = Path(f"/tmp/llama-server-{port}.log")
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "llama_cpp.server",
-                "--model",
-                str(default_model_path()),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--verbose",
-                "false",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        wait_until_up(base + "/models", proc, log, timeout=120)
+    with llama_cpp_server("server") as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(20)
 
 
 def test_the_openai_backend_streams_from_an_openai_compatible_server(

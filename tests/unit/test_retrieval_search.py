@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import math
-import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from ssechat.config import Settings
 from ssechat.retrieval.documents import (
@@ -27,8 +24,7 @@ from ssechat.retrieval.documents import (
 from ssechat.retrieval.embeddings import normalise
 from ssechat.retrieval.loaders import EmptyDocument, UnsupportedDocumentType
 from ssechat.retrieval.search import RRF_K, _fuse, search
-from ssechat.store import Store, sqlite_url
-from tests.postgres import postgres_bin, postgres_cluster
+from ssechat.store import Store
 
 SETTINGS = Settings(chunk_size=300, chunk_overlap=0)
 RUNS = b"""# Runs
@@ -45,31 +41,6 @@ KEYS = b"""# Keys
 
 Create an API key with the keys command; only its hash is stored in the database.
 """
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[str]:
-    if postgres_bin() is None:
-        pytest.skip("PostgreSQL is not installed here (.ci/run installs Debian's postgresql)")
-    with postgres_cluster() as cluster:
-        yield cluster.url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
-        url = sqlite_url(tmp_path)
-    else:
-        base: str = request.getfixturevalue("postgres")
-        name = f"t_{uuid.uuid4().hex}"
-        admin = create_async_engine(base, isolation_level="AUTOCOMMIT")
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        await admin.dispose()
-        url = base.rsplit("/", 1)[0] + "/" + name
-    opened = await Store.open(url)
-    yield opened
-    await opened.close()
 
 
 async def test_ingested_chunks_are_found_by_their_words_best_first(store: Store) -> None:
