@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import socket
 import sys
 from collections.abc import Sequence
@@ -134,6 +135,12 @@ def _serve(args: argparse.Namespace) -> int:
         """On SIGTERM, drain the runs before uvicorn stops the connections: running answers
         get `drain_timeout` to finish, and subscribers still connected receive the `shutdown`
         event of those that could not, instead of a cut connection."""
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            # What start-up made (modules, the app, the model, the store) lives as long as
+            # the process: kept out of the collector's generations, no collection walks it.
+            gc.freeze()
 
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
             services = getattr(app.state, "ssechat", None)

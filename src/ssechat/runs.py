@@ -140,14 +140,17 @@ class RunManager:
         grace_period: float = 30.0,
         save_interval: float = 1.0,
         metrics: Metrics | None = None,
+        retention: float = 300.0,
     ) -> None:
         self.log = log
         self.recorder = recorder
         self.metrics = metrics or Metrics()
         self.grace_period = grace_period
         self.save_interval = save_interval
+        self.retention = retention
         self.accepting = True  # False once draining for shutdown
         self._runs: dict[str, Run] = {}  # runs this process is executing
+        self._ended: dict[str, Run] = {}  # runs it ended less than `retention` s ago
 
     async def start(
         self,
@@ -182,8 +185,10 @@ class RunManager:
         return run
 
     def get(self, run_id: str) -> Run | None:
-        """The run if this process is executing it."""
-        return self._runs.get(run_id)
+        """The run if this process is executing it, or ended it less than `retention` seconds
+        ago (as long as its events stay replayable: a resume needs no database to learn
+        whose run it is)."""
+        return self._runs.get(run_id) or self._ended.get(run_id)
 
     def cancel(self, run_id: str, reason: StopReason = CANCELLED) -> bool:
         """Stop a running run; False if it is not running here."""
@@ -246,7 +251,8 @@ class RunManager:
         try:
             async with aclosing(pipeline(ctx)) as items:
                 async for item in items:
-                    event = _as_event(item, run.pipeline)
+                    # Answer text, the common case, needs none of an event's checks.
+                    event = Delta(item) if type(item) is str else _as_event(item, run.pipeline)
                     if isinstance(event, Delta):
                         if ttft is None:
                             ttft = (time.perf_counter() - started) * 1000
@@ -255,7 +261,8 @@ class RunManager:
                     elif isinstance(event, Metadata):
                         quality = event.quality  # merged into the run's own metadata below
                         continue
-                    _note(run, event)
+                    else:
+                        _note(run, event)
                     await self.log.append(run.id, event)
             run.usage = model.usage
             total = (time.perf_counter() - started) * 1000
@@ -294,6 +301,8 @@ class RunManager:
             await self.log.append(run.id, end)  # `complete` can read the saved message
             await self.log.close(run.id)
             self._runs.pop(run.id, None)
+            self._ended[run.id] = run
+            asyncio.get_running_loop().call_later(self.retention, self._ended.pop, run.id, None)
 
     async def _save_periodically(self, run: Run) -> None:
         assert self.recorder is not None
@@ -372,6 +381,14 @@ class Subscription:
         batch, self._pending = self._pending, None
         if batch is None:
             batch = await self._runs.log.read(self.run_id, self.after, timeout)
+            if batch.entries and not batch.closed:
+                # Woken by an event: let the loop turn once, so that what the run (and any
+                # other producer) has ready joins this write. A write costs more than an
+                # event: at saturation this halves them, and it delays an event by one turn.
+                await asyncio.sleep(0)
+                more = await self._runs.log.read(self.run_id, batch.entries[-1][0], 0)
+                if more.entries or more.closed:
+                    batch = Batch([*batch.entries, *more.entries], more.closed)
         if batch.entries:
             self.after = batch.entries[-1][0]
             self._runs.metrics.events_sent.inc(len(batch.entries))

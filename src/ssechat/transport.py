@@ -56,12 +56,12 @@ class EventStreamResponse(Response):
         self.keepalive = keepalive
         self.preamble = sse.encode(retry=retry_ms) if retry_ms is not None else b""
         self.raw_headers = HEADERS + (headers or [])
+        self.gone = False  # the client has left (a flag: an asyncio.Event costs ~1 KiB)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         writer = asyncio.current_task()
         assert writer is not None
-        gone = asyncio.Event()
-        watcher = asyncio.create_task(_watch_disconnect(receive, writer, gone))
+        watcher = asyncio.create_task(self._watch_disconnect(receive, writer))
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             body, done = self.preamble, False
@@ -71,18 +71,15 @@ class EventStreamResponse(Response):
                 await send({"type": "http.response.body", "body": body, "more_body": not done})
                 body = b""
         except asyncio.CancelledError:
-            if not gone.is_set():
+            if not self.gone:
                 raise
             writer.uncancel()  # our own cancellation, caused by the client leaving
         finally:
             watcher.cancel()
             await self.feed.aclose()
 
-
-async def _watch_disconnect(
-    receive: Receive, writer: asyncio.Task[None], gone: asyncio.Event
-) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
-    gone.set()
-    writer.cancel()
+    async def _watch_disconnect(self, receive: Receive, writer: asyncio.Task[None]) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self.gone = True
+        writer.cancel()

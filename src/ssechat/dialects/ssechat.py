@@ -8,14 +8,17 @@ emits a raw newline, which makes the one-`data:`-line form the correct SSE encod
 from __future__ import annotations
 
 from ssechat.dialects import register_dialect
-from ssechat.events import Event, dumps
+from ssechat.events import EVENT_TYPES, Event, dumps
+
+# "\nevent: <type>\ndata: " for every type, encoded once.
+_HEADS = {name: b"\nevent: %s\ndata: " % name.encode() for name in EVENT_TYPES}
 
 
 class CanonicalRenderer:
     __slots__ = ()
 
     def render(self, seq: int, event: Event) -> bytes:
-        return b"id: %d\nevent: %s\ndata: %s\n\n" % (seq, event.type.encode(), dumps(event))
+        return b"id: %d%s%s\n\n" % (seq, _HEADS[event.type], dumps(event))
 
 
 register_dialect("ssechat")(CanonicalRenderer)

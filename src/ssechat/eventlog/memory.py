@@ -1,40 +1,81 @@
 """In-memory event log for a single process.
 
 Memory is bounded by time: an ended run's events are dropped `retention` seconds after it
-ends. Waiting readers share one future per run, resolved on the next append, so a thousand
-subscribers to one run cost a thousand callbacks, not a thousand tasks or queues.
+ends.
+
+Waiting is what every open stream does most, so it is cheap: a reader waits on a future of
+its own, listed on its run's log and resolved by the next append (one turn of the event loop,
+no task, no `asyncio.wait`). Its timeout is not a timer of its own either: deadlines are
+grouped in slots of `GRAIN` seconds with one timer per slot, so ten thousand idle streams
+with a 15 s keepalive cost a few timers a second, and a busy stream that is woken by events
+long before its deadline costs no timer at all. A read may wait up to `GRAIN` longer than
+its timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 
 from ssechat.eventlog import Batch, RunNotFound
 from ssechat.events import Event
 
 # Cap on one read so that replaying a long run to a slow client is written in slices.
 MAX_BATCH = 1024
+GRAIN = 0.05  # seconds: the resolution of read timeouts
 
 
 class _Log:
-    __slots__ = ("closed", "events", "waiter")
+    __slots__ = ("closed", "events", "readers")
 
     def __init__(self) -> None:
         self.events: list[Event] = []
         self.closed = False
-        self.waiter: asyncio.Future[None] | None = None
+        self.readers: set[asyncio.Future[None]] = set()
 
     def wake(self) -> None:
-        if self.waiter is not None:
-            if not self.waiter.done():
-                self.waiter.set_result(None)
-            self.waiter = None
+        if self.readers:
+            readers, self.readers = self.readers, set()
+            for reader in readers:
+                if not reader.done():
+                    reader.set_result(None)
+
+
+class _Deadlines:
+    """Read timeouts, in slots of GRAIN seconds with one timer per slot."""
+
+    __slots__ = ("_slots",)
+
+    def __init__(self) -> None:
+        self._slots: dict[int, set[asyncio.Future[None]]] = {}
+
+    def add(
+        self, loop: asyncio.AbstractEventLoop, reader: asyncio.Future[None], timeout: float
+    ) -> int:
+        slot = math.ceil((loop.time() + timeout) / GRAIN)
+        waiting = self._slots.get(slot)
+        if waiting is None:
+            waiting = self._slots[slot] = set()
+            loop.call_at(slot * GRAIN, self._expire, slot)
+        waiting.add(reader)
+        return slot
+
+    def discard(self, slot: int, reader: asyncio.Future[None]) -> None:
+        waiting = self._slots.get(slot)
+        if waiting is not None:
+            waiting.discard(reader)
+
+    def _expire(self, slot: int) -> None:
+        for reader in self._slots.pop(slot, ()):
+            if not reader.done():
+                reader.set_result(None)
 
 
 class MemoryEventLog:
     def __init__(self, retention: float = 300.0) -> None:
         self._retention = retention
         self._logs: dict[str, _Log] = {}
+        self._deadlines = _Deadlines()
 
     async def append(self, run_id: str, event: Event) -> int:
         log = self._logs.get(run_id)
@@ -51,10 +92,15 @@ class MemoryEventLog:
         if log is None:
             raise RunNotFound(f"run {run_id} not found")
         if after >= len(log.events) and not log.closed and timeout > 0:
-            if log.waiter is None:
-                log.waiter = asyncio.get_running_loop().create_future()
-            # asyncio.wait on a plain future adds a callback and a timer: no task per reader.
-            await asyncio.wait((log.waiter,), timeout=timeout)
+            loop = asyncio.get_running_loop()
+            reader: asyncio.Future[None] = loop.create_future()
+            log.readers.add(reader)
+            slot = self._deadlines.add(loop, reader, timeout)
+            try:
+                await reader
+            finally:
+                log.readers.discard(reader)
+                self._deadlines.discard(slot, reader)
         end = min(len(log.events), after + MAX_BATCH)
         entries = [(seq, log.events[seq - 1]) for seq in range(max(after, 0) + 1, end + 1)]
         return Batch(entries, closed=log.closed and end >= len(log.events))
