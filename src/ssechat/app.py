@@ -34,6 +34,7 @@ from ssechat.api import (
 from ssechat.auth import current_user
 from ssechat.config import Settings
 from ssechat.errors import ApiError
+from ssechat.eventlog import EventLog, EventLogUnavailable
 from ssechat.eventlog.memory import MemoryEventLog
 from ssechat.models import create_backend
 from ssechat.plugins import load_plugins
@@ -48,6 +49,19 @@ def error_body(code: str, message: str, status: int) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
+def open_event_log(settings: Settings) -> EventLog:
+    """In memory for one process; on Redis Streams, shared, when `redis_url` is set."""
+    if settings.redis_url is None:
+        return MemoryEventLog(retention=settings.event_retention)
+    from ssechat.eventlog.redis import RedisEventLog  # the `redis` extra: only when asked for
+
+    return RedisEventLog(
+        settings.redis_url,
+        retention=settings.event_retention,
+        owner_ttl=settings.heartbeat_timeout,
+    )
+
+
 def create_router(settings: Settings | None = None) -> APIRouter:
     """All of ssechat's routes, with a lifespan that opens the store, loads the model and
     starts the run manager (and drains and closes them at shutdown).
@@ -60,19 +74,27 @@ def create_router(settings: Settings | None = None) -> APIRouter:
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         store = await Store.open(settings.database_url or sqlite_url(settings.data_dir))
+        log = open_event_log(settings)
+        run_manager = RunManager(
+            log,
+            store,
+            grace_period=settings.grace_period,
+            save_interval=settings.save_interval,
+            retention=settings.event_retention,
+            heartbeat_interval=settings.heartbeat_interval,
+        )
         try:
-            if interrupted := await store.interrupt_streaming():
-                logger.warning(
-                    "%d answers cut off by an earlier crash: now interrupted", interrupted
-                )
+            try:
+                if interrupted := await run_manager.recover():
+                    logger.warning("%d answers cut off by a crash: now interrupted", interrupted)
+            except EventLogUnavailable as exc:  # /ready says so; the heartbeat sweeps later
+                logger.warning("starting without the event log: %s", exc.message)
             model = create_backend(settings)
         except BaseException:
+            await run_manager.aclose()
+            await log.aclose()
             await store.close()
             raise
-        log = MemoryEventLog(retention=settings.event_retention)
-        run_manager = RunManager(
-            log, store, grace_period=settings.grace_period, save_interval=settings.save_interval
-        )
         app.state.ssechat = services = Services(settings, model, run_manager, store)
         logger.info("serving model %s (%s)", model.model, model.backend)
         try:

@@ -38,6 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument(
         "--database-url", help="SQLAlchemy async URL; SQLite in the data dir if unset"
     )
+    serve.add_argument(
+        "--redis-url", help="Redis for event logs shared by replicas; in memory if unset"
+    )
     serve.add_argument("--data-dir", help="where the SQLite database lives (default .ssechat)")
     serve.add_argument("--trusted-user-header", help="take the user from this proxy-set header")
     serve.add_argument(
@@ -109,8 +112,8 @@ def _serve(args: argparse.Namespace) -> int:
         args,
         (
             "host", "port", "model_backend", "model", "llamacpp_model_path", "openai_base_url",
-            "openai_api_key", "keepalive_interval", "grace_period", "database_url", "data_dir",
-            "trusted_user_header", "insecure_no_auth", "pipelines",
+            "openai_api_key", "keepalive_interval", "grace_period", "database_url", "redis_url",
+            "data_dir", "trusted_user_header", "insecure_no_auth", "pipelines",
         ),
     )  # fmt: skip
     if refusal := asyncio.run(_unprotected_bind(settings)):

@@ -189,6 +189,20 @@ class Settings(BaseSettings):
     event_retention: float = Field(
         default=300.0, ge=0, description="Seconds an ended run's events stay replayable."
     )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis for the event logs (redis://host:6379/0), shared by every replica; "
+        "in memory, for this process alone, if unset.",
+    )
+    heartbeat_interval: float = Field(
+        default=0.5, gt=0, description="Seconds between a replica's heartbeats (with Redis)."
+    )
+    heartbeat_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds without a heartbeat after which a replica's runs are ended as "
+        "interrupted by the others.",
+    )
 
     # -- limits --------------------------------------------------------------------------
     max_body_bytes: int = 1_000_000

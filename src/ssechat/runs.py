@@ -7,6 +7,11 @@ cancelled after a grace period, so an abandoned answer does not keep the model b
 
 What a run generated is saved while it streams (every `save_interval` seconds) and, in a
 `finally`, with how it ended — whatever the ending: complete, stopped, failed or shut down.
+
+On a log shared by several replicas (`SharedEventLog`) a run belongs to the replica that
+generates it, and a heartbeat tells the others it is still there: they forward cancel
+requests through the log, count their subscribers into the grace period, and end a run whose
+replica went away as `interrupted` (retryable) for its followers and in the store.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Collection, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -24,7 +29,7 @@ import orjson
 
 from ssechat.dialects import Renderer
 from ssechat.errors import PipelineError, SsechatError
-from ssechat.eventlog import Batch, EventLog
+from ssechat.eventlog import Batch, EventLog, EventLogUnavailable, SharedEventLog
 from ssechat.events import (
     Complete,
     Csv,
@@ -63,6 +68,13 @@ INTERRUPTED = StopReason(
 SHUTDOWN = StopReason(
     "interrupted", Error("shutdown", "the server is shutting down; ask again", retryable=True)
 )
+LOST = StopReason(
+    "interrupted",
+    Error("interrupted", "the server generating this answer went away; ask again", True),
+)
+# A stored answer younger than this may belong to a run still being started: not an orphan.
+STARTING_S = 10.0
+SWEEP_S = 30.0  # how often a replica looks for answers that a vanished replica left open
 
 
 class Recorder(Protocol):
@@ -71,8 +83,18 @@ class Recorder(Protocol):
     async def save_text(self, message_id: str, text: str) -> None: ...
 
     async def finish(
-        self, message_id: str, *, status: str, content: str, **fields: Any
+        self,
+        message_id: str,
+        *,
+        status: str,
+        content: str,
+        only_if_streaming: bool = False,
+        **fields: Any,
     ) -> None: ...
+
+    async def streaming_runs(self, older_than: float) -> list[str]: ...
+
+    async def interrupt_streaming(self, run_ids: Collection[str] | None = None) -> int: ...
 
 
 @dataclass(slots=True)
@@ -86,7 +108,6 @@ class Run:
     created_at: datetime
     task: asyncio.Task[None] | None = None
     status: str = "running"
-    subscribers: int = 0
     stop_reason: StopReason = CANCELLED
     grace: asyncio.TimerHandle | None = None
     text: list[str] = field(default_factory=list)
@@ -141,8 +162,11 @@ class RunManager:
         save_interval: float = 1.0,
         metrics: Metrics | None = None,
         retention: float = 300.0,
+        heartbeat_interval: float = 0.5,
     ) -> None:
         self.log = log
+        self.shared = log if isinstance(log, SharedEventLog) else None
+        self.heartbeat_interval = heartbeat_interval
         self.recorder = recorder
         self.metrics = metrics or Metrics()
         self.grace_period = grace_period
@@ -151,6 +175,9 @@ class RunManager:
         self.accepting = True  # False once draining for shutdown
         self._runs: dict[str, Run] = {}  # runs this process is executing
         self._ended: dict[str, Run] = {}  # runs it ended less than `retention` s ago
+        self._followers: dict[str, int] = {}  # subscribers in this process, by run
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._chores: set[asyncio.Task[Any]] = set()  # what the heartbeat started
 
     async def start(
         self,
@@ -173,10 +200,16 @@ class RunManager:
             created_at=datetime.now(UTC),
         )
         ctx = replace(ctx, run_id=run.id, conversation_id=run.conversation_id)
-        await self.log.append(
-            run.id,
-            Start(run.id, run.conversation_id, run.message_id, name, run.model, run.created_at),
-        )
+        try:
+            await self.log.append(
+                run.id,
+                Start(run.id, run.conversation_id, run.message_id, name, run.model, run.created_at),
+            )
+        except EventLogUnavailable as exc:  # the caller's 503; the stored turn must not dangle
+            run.status, run.error = "error", Error(exc.code, exc.message, exc.retryable)
+            await self._record(run)
+            raise
+        self._ensure_heartbeat()
         self._runs[run.id] = run
         run.task = asyncio.create_task(self._execute(run, pipeline, ctx), name=run.id)
         # Let the task reach its `try`: cancelled before its first step, it would end without
@@ -199,30 +232,62 @@ class RunManager:
         run.task.cancel()
         return True
 
+    async def request_cancel(self, run_id: str) -> bool:
+        """Stop a run wherever it runs: here at once, on another replica through the log (it
+        stops within a heartbeat). False if the run is not running."""
+        if self.cancel(run_id):
+            return True
+        return self.shared is not None and await self.shared.request_cancel(run_id)
+
     async def subscribe(self, run_id: str, after: int, renderer: Renderer) -> Subscription:
         """A cursor into the run's log after seq `after`; `RunNotFound` for an unknown run."""
         first = await self.log.read(run_id, after, 0)  # raises before any response starts
         self.metrics.active_subscribers.inc()
+        self._followers[run_id] = self._followers.get(run_id, 0) + 1
+        self._ensure_heartbeat()
         run = self._runs.get(run_id)
-        if run is not None:
-            run.subscribers += 1
-            if run.grace is not None:
-                run.grace.cancel()
-                run.grace = None
+        if run is not None and run.grace is not None:
+            run.grace.cancel()
+            run.grace = None
         return Subscription(self, run_id, after, first, renderer)
 
     def _unsubscribe(self, run_id: str) -> None:
         self.metrics.active_subscribers.dec()
-        run = self._runs.get(run_id)
-        if run is None:
+        left = self._followers[run_id] - 1
+        if left:
+            self._followers[run_id] = left
             return
-        run.subscribers -= 1
-        if run.subscribers == 0 and run.status == "running":
-            if self.grace_period <= 0:
+        del self._followers[run_id]
+        run = self._runs.get(run_id)
+        if run is not None and run.status == "running":
+            if self.grace_period <= 0 and self.shared is None:
                 self.cancel(run_id, INTERRUPTED)
             else:
                 loop = asyncio.get_running_loop()
-                run.grace = loop.call_later(self.grace_period, self.cancel, run_id, INTERRUPTED)
+                run.grace = loop.call_later(self.grace_period, self._grace_over, run)
+
+    def _grace_over(self, run: Run) -> None:
+        run.grace = None
+        if self.shared is None:
+            self.cancel(run.id, INTERRUPTED)
+        else:
+            self._chore(self._stop_if_unwatched(run))
+
+    async def _stop_if_unwatched(self, run: Run) -> None:
+        """A replica's subscribers are invisible to the others but for their marks: wait
+        while another replica renews one (or while the log cannot say)."""
+        assert self.shared is not None
+        try:
+            watched = await self.shared.followed_elsewhere(run.id)
+        except EventLogUnavailable:
+            watched = True
+        if run.id in self._followers or run.grace is not None or run.status != "running":
+            return
+        if watched:
+            loop = asyncio.get_running_loop()
+            run.grace = loop.call_later(self.grace_period, self._grace_over, run)
+        else:
+            self.cancel(run.id, INTERRUPTED)
 
     async def drain(self, timeout: float) -> None:
         """Shutdown: take no new runs, give running ones `timeout` seconds to finish, then
@@ -234,10 +299,108 @@ class RunManager:
         for run_id in list(self._runs):
             self.cancel(run_id, SHUTDOWN)
         await asyncio.gather(*tasks, return_exceptions=True)
+        # Only now: the heartbeat kept this replica's marks alive while the runs finished.
+        background = [*self._chores, *([self._heartbeat] if self._heartbeat else [])]
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        self._heartbeat = None
 
     async def aclose(self) -> None:
         """Stop every run at once, as at shutdown."""
         await self.drain(0)
+
+    async def recover(self) -> int:
+        """Answers left `streaming` by a process that is gone become `interrupted`: with a
+        log of this process alone (at start-up), all of them; with a shared log, those whose
+        run no replica generates any more. Returns how many."""
+        if self.recorder is None:
+            return 0
+        if self.shared is None:
+            return await self.recorder.interrupt_streaming()
+        self._ensure_heartbeat()  # it repeats this sweep every SWEEP_S
+        found = await self.shared.orphans(await self.recorder.streaming_runs(STARTING_S))
+        # A log that retention (or a Redis restart) dropped has nothing left to replay.
+        gone = [run_id for run_id, exists in found.items() if not exists]
+        ended = await self.recorder.interrupt_streaming(gone) if gone else 0
+        for run_id, exists in found.items():
+            if exists:
+                ended += await self._abandon(run_id)
+        return ended
+
+    def _ensure_heartbeat(self) -> None:
+        if self.shared is not None and self._heartbeat is None and self.accepting:
+            self._heartbeat = asyncio.create_task(self._beat(), name="ssechat-heartbeat")
+
+    def _chore(self, work: Any) -> None:
+        task = asyncio.create_task(work)
+        self._chores.add(task)
+        task.add_done_callback(self._chores.discard)
+
+    async def _beat(self) -> None:
+        """Renew this replica's marks, take the cancel requests for its runs, and end the
+        runs it follows whose replica has gone. Slow work goes to tasks of its own: a beat
+        that came late would let this replica's own marks expire."""
+        assert self.shared is not None
+        loop = asyncio.get_running_loop()
+        swept, failing = loop.time(), False
+        while True:
+            await asyncio.sleep(self.heartbeat_interval)
+            try:
+                for run_id in await self.shared.heartbeat(list(self._runs), list(self._followers)):
+                    self.cancel(run_id)
+                elsewhere = [run_id for run_id in self._followers if run_id not in self._runs]
+                for run_id, exists in (await self.shared.orphans(elsewhere)).items():
+                    if exists:
+                        self._chore(self._abandon(run_id))
+                failing = False
+            except EventLogUnavailable as exc:
+                if not failing:
+                    logger.warning("heartbeat: %s", exc.message)
+                failing = True
+            if loop.time() - swept > SWEEP_S:
+                swept = loop.time()
+                self._chore(self._sweep())
+
+    async def _sweep(self) -> None:
+        try:
+            if ended := await self.recover():
+                logger.warning(
+                    "%d answers left open by a replica that went away: interrupted", ended
+                )
+        except Exception as exc:  # the store or the log is down: the next sweep retries
+            logger.warning("could not look for abandoned runs: %s", exc)
+
+    async def _abandon(self, run_id: str) -> bool:
+        """End a run whose replica went away, once across all replicas: its followers get
+        `interrupted` (retryable), and its answer is saved from its log unless its replica
+        saved it before going."""
+        assert self.shared is not None
+        if not await self.shared.abandon(run_id, LOST.event):
+            return False
+        events = await read_to_end(self, run_id)
+        start = events[0]
+        assert isinstance(start, Start), "a log begins with its run's start"
+        run = Run(
+            start.run_id,
+            start.pipeline,
+            start.model,
+            start.conversation_id,
+            start.message_id,
+            user="",
+            created_at=start.created_at,
+            status=LOST.status,
+            error=LOST.event,
+        )
+        for event in events[1:-1]:
+            if isinstance(event, Delta):
+                run.text.append(event.text)
+            else:
+                _note(run, event)
+        self.metrics.runs.labels(run.pipeline, run.status).inc()
+        self.metrics.errors.labels(LOST.event.code).inc()
+        await self._record(run, only_if_streaming=True)
+        return True
 
     async def _execute(self, run: Run, pipeline: Pipeline, ctx: Context) -> None:
         model = _Metered(ctx.model)
@@ -280,6 +443,8 @@ class RunManager:
             run.status = "complete"
         except asyncio.CancelledError:
             run.status, end = run.stop_reason.status, run.stop_reason.event
+        except EventLogUnavailable as exc:  # nobody can follow it: stop, and save what it has
+            run.status, end = "interrupted", Error(exc.code, exc.message, exc.retryable)
         except SsechatError as exc:
             run.status, end = "error", Error(exc.code, exc.message, exc.retryable)
         except Exception:
@@ -298,8 +463,13 @@ class RunManager:
             if run.error is not None:
                 self.metrics.errors.labels(run.error.code).inc()
             await self._record(run)  # before the end is announced: a client that sees
-            await self.log.append(run.id, end)  # `complete` can read the saved message
-            await self.log.close(run.id)
+            try:  # `complete` can read the saved message
+                await self.log.append(run.id, end)
+                await self.log.close(run.id)
+            except EventLogUnavailable:
+                logger.warning(
+                    "run %s: ended %s; the event log could not say so", run.id, run.status
+                )
             self._runs.pop(run.id, None)
             self._ended[run.id] = run
             asyncio.get_running_loop().call_later(self.retention, self._ended.pop, run.id, None)
@@ -316,7 +486,7 @@ class RunManager:
                 except Exception:
                     logger.exception("run %s: could not save progress", run.id)
 
-    async def _record(self, run: Run) -> None:
+    async def _record(self, run: Run, *, only_if_streaming: bool = False) -> None:
         if self.recorder is None:
             return
         try:
@@ -324,6 +494,7 @@ class RunManager:
                 run.message_id,
                 status="error" if run.status == "running" else run.status,
                 content="".join(run.text),
+                only_if_streaming=only_if_streaming,
                 usage=_asdict(run.usage),
                 sources=[_asdict(s) for s in run.sources] or None,
                 sql=run.sql,
@@ -380,19 +551,29 @@ class Subscription:
     async def next(self, timeout: float) -> tuple[bytes, bool]:
         batch, self._pending = self._pending, None
         if batch is None:
-            batch = await self._runs.log.read(self.run_id, self.after, timeout)
-            if batch.entries and not batch.closed:
-                # Woken by an event: let the loop turn once, so that what the run (and any
-                # other producer) has ready joins this write. A write costs more than an
-                # event: at saturation this halves them, and it delays an event by one turn.
-                await asyncio.sleep(0)
-                more = await self._runs.log.read(self.run_id, batch.entries[-1][0], 0)
-                if more.entries or more.closed:
-                    batch = Batch([*batch.entries, *more.entries], more.closed)
+            try:
+                batch = await self._read(timeout)
+            except EventLogUnavailable as exc:
+                # The client resumes from its Last-Event-ID once the log is back.
+                error = Error(exc.code, exc.message, exc.retryable)
+                return self._render(self.after, error), True
         if batch.entries:
             self.after = batch.entries[-1][0]
             self._runs.metrics.events_sent.inc(len(batch.entries))
         return b"".join([self._render(seq, event) for seq, event in batch.entries]), batch.closed
+
+    async def _read(self, timeout: float) -> Batch:
+        log = self._runs.log
+        batch = await log.read(self.run_id, self.after, timeout)
+        if batch.entries and not batch.closed:
+            # Woken by an event: let the loop turn once, so that what the run (and any
+            # other producer) has ready joins this write. A write costs more than an
+            # event: at saturation this halves them, and it delays an event by one turn.
+            await asyncio.sleep(0)
+            more = await log.read(self.run_id, batch.entries[-1][0], 0)
+            if more.entries or more.closed:
+                batch = Batch([*batch.entries, *more.entries], more.closed)
+        return batch
 
     async def aclose(self) -> None:
         self._runs._unsubscribe(self.run_id)

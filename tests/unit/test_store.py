@@ -137,6 +137,36 @@ async def test_answers_left_streaming_become_interrupted(store: Store) -> None:
     assert (answer.status, answer.content) == ("interrupted", "partial")
 
 
+async def test_only_the_named_runs_answers_are_interrupted(store: Store) -> None:
+    await turn(store, "alice", "c", "q1", 1)
+    await turn(store, "alice", "d", "q2", 2)
+    assert await store.interrupt_streaming(["run_2", "run_unknown"]) == 1
+    statuses = {
+        conv: (await store.get_conversation("alice", conv))[1][1].status  # type: ignore[index]
+        for conv in ("c", "d")
+    }
+    assert statuses == {"c": "streaming", "d": "interrupted"}
+
+
+async def test_streaming_runs_lists_only_answers_streaming_for_longer_than_asked(
+    store: Store,
+) -> None:
+    await turn(store, "alice", "c", "q1", 1)
+    await turn(store, "alice", "d", "q2", 2)
+    await store.finish("msg_2", status="complete", content="done")
+    assert await store.streaming_runs(older_than=60) == []  # both just began
+    assert await store.streaming_runs(older_than=-1) == ["run_1"]
+
+
+async def test_finish_only_if_streaming_leaves_an_answer_that_has_ended_alone(store: Store) -> None:
+    await turn(store, "alice", "c", "q", 1)
+    await store.finish("msg_1", status="interrupted", content="all of it")
+    await store.finish("msg_1", status="interrupted", content="less", only_if_streaming=True)
+    found = await store.get_conversation("alice", "c")
+    assert found is not None
+    assert found[1][1].content == "all of it"
+
+
 async def test_deleting_a_conversation_deletes_its_messages(store: Store) -> None:
     await turn(store, "alice", "c", "q", 1)
     assert not await store.delete_conversation("bob", "c")

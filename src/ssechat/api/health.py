@@ -25,12 +25,15 @@ async def health(svc: Annotated[Services, Depends(services)]) -> dict[str, str]:
 async def ready(svc: Annotated[Services, Depends(services)]) -> JSONResponse:
     """For a load balancer: 200 while this replica can serve (its backends answer), else 503
     with what is wrong, and no new traffic should come here."""
-    checks: dict[str, str] = {"event_log": "ok"}  # in memory: up while the process is
-    try:
-        await asyncio.wait_for(svc.store.ping(), timeout=2.0)
-        checks["store"] = "ok"
-    except Exception as exc:
-        checks["store"] = f"unavailable: {type(exc).__name__}"
+    checks: dict[str, str] = {}
+    shared = svc.runs.shared  # a log in memory is up while the process is
+    for name, ping in (("event_log", shared.ping if shared else None), ("store", svc.store.ping)):
+        try:
+            if ping is not None:
+                await asyncio.wait_for(ping(), timeout=2.0)
+            checks[name] = "ok"
+        except Exception as exc:
+            checks[name] = f"unavailable: {type(exc).__name__}"
     if not svc.runs.accepting:
         checks["runs"] = "draining"
     ok = all(v == "ok" for v in checks.values())

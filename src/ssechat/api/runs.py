@@ -100,6 +100,6 @@ async def cancel_run(
     """Stop the run's generation; its subscribers get an `error` event with code `cancelled`,
     and what it generated is saved with status `cancelled`."""
     await check_owner(svc, run_id, user)
-    if not svc.runs.cancel(run_id):
+    if not await svc.runs.request_cancel(run_id):
         raise RunFinished(f"run {run_id} has already ended")
     return {"run_id": run_id, "status": "cancelling"}

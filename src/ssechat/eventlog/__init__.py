@@ -4,15 +4,19 @@ The interface is pull-based — `read(run_id, after, timeout)` returns whatever 
 `after`, waiting up to `timeout` for something new — because that is what Redis Streams'
 `XREAD BLOCK` offers, so a Redis backend fits without changing callers; and because a reader
 that wakes with several events ready gets them all at once and writes them in one send.
+
+A log shared by several processes (`SharedEventLog`, on Redis) also carries what replicas need
+to know of each other's runs: which process still generates a run (a heartbeat), who still
+follows it, and requests to cancel it. The log only stores these marks; `runs.py` decides.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from ssechat.errors import NotFound
+from ssechat.errors import ApiError, NotFound
 from ssechat.events import Event
 
 Entry = tuple[int, Event]  # (seq, event); seq counts from 1 with no gaps
@@ -20,6 +24,15 @@ Entry = tuple[int, Event]  # (seq, event); seq counts from 1 with no gaps
 
 class RunNotFound(NotFound):
     code = "run_not_found"
+
+
+class EventLogUnavailable(ApiError):
+    """The log's server does not answer: a 503 before a stream, a retryable `error` event in
+    one. Temporary: the client reconnects once the server is back."""
+
+    code = "event_log_unavailable"
+    status = 503
+    retryable = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,4 +60,37 @@ class EventLog(Protocol):
 
     async def aclose(self) -> None:
         """Release the backend's resources."""
+        ...
+
+
+@runtime_checkable
+class SharedEventLog(EventLog, Protocol):
+    """An event log that several processes share. Marks expire by themselves: a process that
+    dies stops renewing them, and that is how the others learn it is gone."""
+
+    async def heartbeat(self, owned: Collection[str], followed: Collection[str]) -> set[str]:
+        """Renew this process's marks: it generates `owned` and has subscribers to `followed`.
+        Returns the runs of `owned` that another process asked to cancel."""
+        ...
+
+    async def request_cancel(self, run_id: str) -> bool:
+        """Ask the process generating `run_id` to cancel it; False if the run is not open."""
+        ...
+
+    async def followed_elsewhere(self, run_id: str) -> bool:
+        """Whether another process has renewed a subscriber mark for `run_id` lately."""
+        ...
+
+    async def orphans(self, run_ids: Collection[str]) -> Mapping[str, bool]:
+        """Of `run_ids`, those no process generates any more although their log has not
+        ended, each mapped to whether its log still exists (False: retention dropped it)."""
+        ...
+
+    async def abandon(self, run_id: str, event: Event) -> bool:
+        """End the log of a run whose owner is gone with `event`, atomically: only if the log
+        is still open and its owner still gone. True for the one caller that ended it."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise `EventLogUnavailable` unless the log's server answers."""
         ...

@@ -113,5 +113,15 @@ class MemoryEventLog:
         log.wake()
         asyncio.get_running_loop().call_later(self._retention, self._logs.pop, run_id, None)
 
+    def __contains__(self, run_id: object) -> bool:
+        return run_id in self._logs
+
+    def discard(self, run_id: str) -> None:
+        """Forget a run at once, waking its readers (their next read finds it gone): for a
+        log kept as a local copy of another, when the copy can no longer be kept up."""
+        log = self._logs.pop(run_id, None)
+        if log is not None:
+            log.wake()
+
     async def aclose(self) -> None:
         self._logs.clear()

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Collection, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -223,21 +223,45 @@ class Store:
         async with self._begin() as s:
             await s.execute(update(Message).where(Message.id == message_id).values(content=text))
 
-    async def finish(self, message_id: str, *, status: str, content: str, **fields: Any) -> None:
-        """Record how an answer ended: its status, whole text, usage, sources, sql, csv, error."""
+    async def finish(
+        self,
+        message_id: str,
+        *,
+        status: str,
+        content: str,
+        only_if_streaming: bool = False,
+        **fields: Any,
+    ) -> None:
+        """Record how an answer ended: its status, whole text, usage, sources, sql, csv, error.
+        `only_if_streaming`: unless something has recorded its end already."""
+        query = update(Message).where(Message.id == message_id)
+        if only_if_streaming:
+            query = query.where(Message.status == "streaming")
         async with self._begin() as s:
             await s.execute(
-                update(Message)
-                .where(Message.id == message_id)
-                .values(status=status, content=content, updated_at=utcnow(), **fields)
+                query.values(status=status, content=content, updated_at=utcnow(), **fields)
             )
 
-    async def interrupt_streaming(self) -> int:
-        """At start-up: answers left `streaming` by a crash become `interrupted`."""
-        async with self._begin() as s:
-            result = await s.execute(
-                update(Message).where(Message.status == "streaming").values(status="interrupted")
+    async def streaming_runs(self, older_than: float, limit: int = 100) -> list[str]:
+        """Runs whose answer has been `streaming` for more than `older_than` seconds."""
+        since = utcnow() - timedelta(seconds=older_than)
+        async with self._read() as s:
+            found = await s.scalars(
+                select(Message.run_id)
+                .where(Message.status == "streaming", Message.created_at < since)
+                .order_by(Message.created_at)
+                .limit(limit)
             )
+            return [run_id for run_id in found if run_id is not None]
+
+    async def interrupt_streaming(self, run_ids: Collection[str] | None = None) -> int:
+        """Answers left `streaming` by a process that is gone become `interrupted`: those of
+        `run_ids`, or all of them (at the start of the only process)."""
+        query = update(Message).where(Message.status == "streaming")
+        if run_ids is not None:
+            query = query.where(Message.run_id.in_(list(run_ids)))
+        async with self._begin() as s:
+            result = await s.execute(query.values(status="interrupted", updated_at=utcnow()))
             return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def run_owner(self, run_id: str) -> str | None:
