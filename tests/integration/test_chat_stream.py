@@ -157,11 +157,17 @@ def test_unknown_routes_answer_json_404(scripted: Server) -> None:
     assert stream.json()["error"]["code"] == "not_found"
 
 
-def test_health_names_the_model(scripted: Server) -> None:
+def test_health_names_the_model_and_the_backends(scripted: Server) -> None:
     import httpx
 
     body = httpx.get(scripted.url + "/health").json()
-    assert body == {"status": "ok", "model": "scripted", "backend": "scripted"}
+    assert body == {
+        "status": "ok",
+        "model": "scripted",
+        "backend": "scripted",
+        "event_log": "memory",
+        "store": "sqlite",
+    }
 
 
 def test_an_over_long_conversation_id_is_refused_before_any_stream(scripted: Server) -> None:

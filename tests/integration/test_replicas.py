@@ -221,7 +221,9 @@ def test_without_redis_replicas_answer_503_end_streams_retryably_and_recover(
     assert again.of("complete")[0]["text"] == "The capital of France is Paris."
 
 
-def test_ready_reports_the_event_log_and_the_store(b: Server) -> None:
+def test_health_and_ready_report_the_event_log_and_the_store(b: Server) -> None:
+    health = httpx.get(f"{b.url}/health").json()
+    assert (health["event_log"], health["store"]) == ("redis", "postgresql")
     ready = httpx.get(f"{b.url}/ready")
     assert ready.status_code == 200
     assert ready.json() == {"status": "ready", "event_log": "ok", "store": "ok"}

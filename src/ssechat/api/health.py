@@ -18,7 +18,14 @@ router = APIRouter(tags=["health"])
 
 @router.get("/health")
 async def health(svc: Annotated[Services, Depends(services)]) -> dict[str, str]:
-    return {"status": "ok", "model": svc.model.model, "backend": svc.model.backend}
+    """The process is up; which model it serves and which backends it was configured with."""
+    return {
+        "status": "ok",
+        "model": svc.model.model,
+        "backend": svc.model.backend,
+        "event_log": "redis" if svc.runs.shared else "memory",
+        "store": svc.store.engine.dialect.name,
+    }
 
 
 @router.get("/ready")
