@@ -106,6 +106,16 @@ class Server:
         return self.stream("POST", "/v1/chat/stream", json=body, **kwargs)
 
 
+def assert_unavailable(server: Server, backend: str, code: str) -> None:
+    """While `backend` is down: `/ready` is 503 naming it, and a new chat is a 503 `code`."""
+    ready = httpx.get(f"{server.url}/ready")
+    assert ready.status_code == 503
+    assert ready.json()[backend].startswith("unavailable")
+    refused = server.chat({"message": "hi"})
+    assert refused.status == 503
+    assert refused.json()["error"]["code"] == code
+
+
 def start_server(
     tmp: Path,
     env: dict[str, str],

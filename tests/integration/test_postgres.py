@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import start_server, stop_server
+from tests.conftest import assert_unavailable, start_server, stop_server
 from tests.postgres import Cluster, postgres_bin, postgres_cluster
 
 
@@ -58,12 +58,7 @@ def test_without_its_database_a_server_answers_503_and_recovers_when_it_is_back(
         assert httpx.get(f"{server.url}/ready").json()["status"] == "ready"
         cluster.stop()
         try:
-            ready = httpx.get(f"{server.url}/ready")
-            assert ready.status_code == 503
-            assert ready.json()["store"].startswith("unavailable")
-            refused = server.chat({"message": "hi"})
-            assert refused.status == 503
-            assert refused.json()["error"]["code"] == "store_unavailable"
+            assert_unavailable(server, "store", "store_unavailable")
         finally:
             cluster.start()
         assert httpx.get(f"{server.url}/ready").status_code == 200

@@ -15,7 +15,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Server, Stream, free_port, start_server, stop_server, wait_until_up
+from tests.conftest import (
+    Server,
+    Stream,
+    assert_unavailable,
+    free_port,
+    start_server,
+    stop_server,
+    wait_until_up,
+)
 from tests.postgres import postgres_bin, postgres_cluster
 from tests.redis import RedisServer, redis_server
 
@@ -94,6 +102,12 @@ class Background:
         return self.result
 
 
+def follow(server: Server, run_id: str, after: str | None = None) -> Stream:
+    """The run's events through `server`, after `Last-Event-ID: after` if given."""
+    headers = {"Last-Event-ID": after} if after is not None else {}
+    return server.stream("GET", f"/v1/runs/{run_id}/events", headers=headers)
+
+
 def ids(stream: Stream) -> list[int]:
     return [int(m.id) for m in stream.messages if m.id]
 
@@ -121,10 +135,8 @@ def test_a_run_started_on_one_replica_is_followed_and_resumed_through_another(
 ) -> None:
     first = a.chat({"message": "hi", "params": SLOW}, stop_after=6)  # the tab drops
     run_id = first.headers["x-run-id"]
-    follower = Background(lambda: b.stream("GET", f"/v1/runs/{run_id}/events"))
-    rest = b.stream(
-        "GET", f"/v1/runs/{run_id}/events", headers={"Last-Event-ID": first.messages[-1].id}
-    )
+    follower = Background(lambda: follow(b, run_id))
+    rest = follow(b, run_id, first.messages[-1].id)
     everything = follower.join(30)
 
     resumed = ids(first) + ids(rest)
@@ -138,11 +150,7 @@ def test_a_run_started_on_one_replica_is_followed_and_resumed_through_another(
 def test_a_run_is_cancelled_through_another_replica(a: Server, b: Server) -> None:
     owner = a.chat({"message": "hi", "params": SLOW}, stop_after=3)
     run_id = owner.headers["x-run-id"]
-    follower = Background(
-        lambda: b.stream(
-            "GET", f"/v1/runs/{run_id}/events", headers={"Last-Event-ID": owner.messages[-1].id}
-        )
-    )
+    follower = Background(lambda: follow(b, run_id, owner.messages[-1].id))
     cancelled = httpx.post(f"{b.url}/v1/runs/{run_id}/cancel")
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["status"] == "cancelling"
@@ -165,7 +173,7 @@ def test_killing_the_replica_that_runs_an_answer_interrupts_it_for_followers_els
     owner = a.chat({"message": "hi", "params": SLOW}, stop_after=4)
     run_id = owner.headers["x-run-id"]
     conversation = owner.of("start")[0]["conversation_id"]
-    follower = Background(lambda: b.stream("GET", f"/v1/runs/{run_id}/events"))
+    follower = Background(lambda: follow(b, run_id))
     wait_for(lambda: "word5" in answer(b, conversation)["content"], 10, "text saved while it runs")
 
     a.proc.kill()  # no shutdown, no `finally`: only the missing heartbeat tells
@@ -191,11 +199,7 @@ def test_without_redis_replicas_answer_503_end_streams_retryably_and_recover(
     running = b.chat({"message": "hi", "params": SLOW}, stop_after=3)
     run_id = running.headers["x-run-id"]
     conversation = running.of("start")[0]["conversation_id"]
-    follower = Background(
-        lambda: b.stream(
-            "GET", f"/v1/runs/{run_id}/events", headers={"Last-Event-ID": running.messages[-1].id}
-        )
-    )
+    follower = Background(lambda: follow(b, run_id, running.messages[-1].id))
     time.sleep(0.5)
     redis.stop()
     try:
@@ -205,12 +209,7 @@ def test_without_redis_replicas_answer_503_end_streams_retryably_and_recover(
         assert error["code"] == "event_log_unavailable"
         assert error["retryable"] is True
 
-        ready = httpx.get(f"{b.url}/ready")
-        assert ready.status_code == 503
-        assert ready.json()["event_log"].startswith("unavailable")
-        refused = b.chat({"message": "hi"})
-        assert refused.status == 503
-        assert refused.json()["error"]["code"] == "event_log_unavailable"
+        assert_unavailable(b, "event_log", "event_log_unavailable")
         # What the run had generated is saved, with how it ended.
         wait_for(lambda: answer(b, conversation)["status"] == "interrupted", 10, "saved")
         assert TEXT.startswith(answer(b, conversation)["content"])
@@ -268,10 +267,8 @@ def test_behind_nginx_as_deployed_streams_flow_and_resume_on_any_replica(nginx: 
     assert first.types[0] == "start"
     assert len(first.chunks) >= 4  # events arrive as they are generated, not in one buffer
     run_id = first.headers["x-run-id"]
-    resumed = [
-        nginx.stream("GET", f"/v1/runs/{run_id}/events", headers={"Last-Event-ID": str(after)})
-        for after in (len(first.messages), 3)  # nginx picks either replica for each
-    ]
+    # nginx picks either replica for each
+    resumed = [follow(nginx, run_id, str(after)) for after in (len(first.messages), 3)]
     for after, rest in ((len(first.messages), resumed[0]), (3, resumed[1])):
         assert ids(rest) == list(range(after + 1, after + 1 + len(ids(rest))))
         assert rest.types[-1] == "complete"
