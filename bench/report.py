@@ -1,0 +1,534 @@
+"""docs/benchmarks.md from one run's results: tables, ratios, targets, machine, versions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+BASES = ("A", "B", "F", "R")
+NAME = {
+    "T": "T",
+    "R": "R",
+    "A": "A",
+    "B": "B",
+    "F": "F",
+    "S": "**ssechat**",
+    "Sf": "**ssechat** followers",
+}
+KIB = 1024
+
+
+def _num(value: float | None, digits: int = 0) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.{digits}f}"
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.3f}" if value < 1 else f"{value:.2f}" if value < 100 else f"{value:.0f}"
+
+
+def _ratio(ours: float | None, theirs: float | None) -> str:
+    if not ours or not theirs:
+        return "—"
+    return f"{ours / theirs:.2f}×"
+
+
+def _per_cpu(cell: dict[str, Any]) -> float | None:
+    cpu = cell.get("server_cpu")
+    return cell["events_per_s"] / cpu if cpu else None
+
+
+def _table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    out += ["| " + " | ".join(row) + " |" for row in rows]
+    return [*out, ""]
+
+
+def _bases(table: dict[str, Any]) -> list[str]:
+    return [b for b in BASES if b in table]
+
+
+# -- sections -----------------------------------------------------------------------------
+
+
+def _throughput(r: dict[str, Any]) -> list[str]:
+    table = r["throughput"]
+    if not table:
+        return []
+    servers = list(next(iter(table.values())))
+    n = r["plan"]["throughput_events"]
+    lines = [
+        "## Throughput at saturation",
+        "",
+        f"Each stream asks for {n:,}-event responses back to back on a keep-alive connection;",
+        "events/s counts the `delta` events received in the measured window "
+        f"({r['plan']['throughput_measure']:g} s after {r['plan']['throughput_warmup']:g} s "
+        "of warm-up). Ratios are ssechat ÷ baseline (higher is better).",
+        "",
+    ]
+    has_s = "S" in servers
+    bases = [b for b in BASES if b in servers] if has_s else []
+    streaming = [s for s in servers if s != "T"]  # T's own CPU use is next to nothing
+    for title, metric, shown in (
+        ("events/s (wall clock)", lambda c: c["events_per_s"], servers),
+        ("events per CPU-second of the server (robust to a shared machine)", _per_cpu, streaming),
+    ):
+        lines += [f"**{title}**", ""]
+        head = ["streams", *[NAME[s] for s in shown], *[f"ssechat ÷ {b}" for b in bases]]
+        rows = []
+        for level, row in table.items():
+            values = {s: metric(row[s]) for s in shown}
+            rows.append(
+                [
+                    f"{int(level):,}",
+                    *[_num(values[s]) for s in shown],
+                    *[_ratio(values["S"], values[b]) for b in bases],
+                ]
+            )
+        lines += _table(head, rows)
+    lines += ["**CPU use in the window** (server on CPU 0 / load generator on CPU 1)", ""]
+    head = ["streams", *[NAME[s] for s in servers]]
+    rows = [
+        [
+            f"{int(level):,}",
+            *[f"{row[s]['server_cpu']:.0%} / {row[s]['loadgen_cpu']:.0%}" for s in servers],
+        ]
+        for level, row in table.items()
+    ]
+    lines += _table(head, rows)
+    lines += ["**Checks**: responses completed, and events received == events sent", ""]
+    rows = [
+        [
+            f"{int(level):,}",
+            *[
+                f"{row[s]['responses']:,} resp., {row[s]['events_received']:,} = "
+                f"{row[s]['events_sent']:,}"
+                + (f", {row[s]['bad_responses']} bad" if row[s]["bad_responses"] else "")
+                + (
+                    f", {row[s]['aborted_in_flight']} cut after the drain"
+                    if row[s].get("aborted_in_flight")
+                    else ""
+                )
+                for s in servers
+            ],
+        ]
+        for level, row in table.items()
+    ]
+    lines += _table(head, rows)
+    return lines
+
+
+def _wrk(r: dict[str, Any]) -> list[str]:
+    if not r["wrk"]:
+        return []
+    found = {k: v for k, v in r["wrk"].items() if v}
+    table = r["throughput"]
+    conns = r["plan"]["wrk_connections"]
+    if not found:
+        return ["wrk was not installed: no cross-check by a C client.", ""]
+    ours = table.get(str(conns), {})
+    head = ["server", f"wrk, {conns} connections", "this load generator, same streams"]
+    rows = [
+        [NAME[s], _num(v), _num(ours[s]["events_per_s"]) if s in ours else "—"]
+        for s, v in found.items()
+    ]
+    return [
+        "**Cross-check with wrk** (whole responses, events/s = requests/s × events per "
+        "response; wrk on CPU 1 too):",
+        "",
+        *_table(head, rows),
+    ]
+
+
+def _latency(r: dict[str, Any]) -> list[str]:
+    table = r["latency"]
+    if not table:
+        return []
+    p = r["plan"]
+    lines = [
+        "## Added latency per event at a paced load",
+        "",
+        f"{p['latency_streams']:,} streams × {p['latency_rate']:g} events/s "
+        f"({p['latency_streams'] * p['latency_rate']:,.0f} events/s asked). Each event "
+        "carries the `time.monotonic_ns()` at which it was produced (the baselines' generator, "
+        "ssechat's scripted model); the load generator subtracts it on arrival. Events arriving "
+        f"in a {p['latency_measure']:g} s window, {p['latency_settle']:g} s after every stream "
+        "has started. Milliseconds; ratios are ssechat ÷ baseline (lower is better).",
+        "",
+    ]
+    head = ["server", "p50", "p90", "p99", "p99.9", "max", "events/s got", "server CPU"]
+    rows = [
+        [
+            NAME[s],
+            *[_ms(c["latency_ms"].get(k)) for k in ("p50", "p90", "p99", "p99.9", "max")],
+            _num(c["events_per_s"]),
+            f"{c['server_cpu']:.0%}",
+        ]
+        for s, c in table.items()
+    ]
+    lines += _table(head, rows)
+    if "S" in table:
+        s = table["S"]["latency_ms"]
+        head = ["ssechat ÷", "p50", "p99", "p99.9"]
+        rows = [
+            [b, *[_ratio(s.get(k), table[b]["latency_ms"].get(k)) for k in ("p50", "p99", "p99.9")]]
+            for b in _bases(table)
+        ]
+        lines += _table(head, rows)
+    return lines
+
+
+def _first_byte(r: dict[str, Any]) -> list[str]:
+    table = r["first_byte"]
+    if not table:
+        return []
+    p = r["plan"]
+    lines = [
+        "## Request to first byte",
+        "",
+        f"One request at a time on a keep-alive connection, {p['first_byte_samples']} samples "
+        f"after {p['first_byte_warmup']} warm-up requests, {p['first_byte_events']}-event "
+        "responses. For ssechat this includes validating the body, storing the turn (SQLite: "
+        "conversation, question, empty answer) and starting the run. Milliseconds.",
+        "",
+    ]
+    head = ["server", "first byte p50", "p99", "first event p50", "p99", "whole response p50"]
+    rows = [
+        [
+            NAME[s],
+            _ms(c["first_byte_ms"].get("p50")),
+            _ms(c["first_byte_ms"].get("p99")),
+            _ms(c["first_event_ms"].get("p50")),
+            _ms(c["first_event_ms"].get("p99")),
+            _ms(c["response_ms"].get("p50")),
+        ]
+        for s, c in table.items()
+    ]
+    lines += _table(head, rows)
+    if "S" in table:
+        s = table["S"]
+        head = ["ssechat ÷", "first byte p50", "p99", "first event p50", "p99"]
+        rows = [
+            [
+                b,
+                *[
+                    _ratio(s[k].get(q), table[b][k].get(q))
+                    for k in ("first_byte_ms", "first_event_ms")
+                    for q in ("p50", "p99")
+                ],
+            ]
+            for b in _bases(table)
+        ]
+        lines += _table(head, rows)
+    return lines
+
+
+def _idle(r: dict[str, Any]) -> list[str]:
+    table = r["idle"]
+    if not table:
+        return []
+    p = r["plan"]
+    levels = next(iter(table.values()))["levels"]
+    caps = {c["capped_by_fd_limit"] for c in table.values() if c.get("capped_by_fd_limit")}
+    lines = [
+        "## Idle streams",
+        "",
+        f"Streams whose model emits an event every {p['idle_delay']:g} s, opened up to "
+        f"{levels[-1]:,}, with a keepalive ping every {p['idle_keepalive']:g} s. The server's "
+        "RSS is read from /proc at each level; bytes per stream is the least-squares slope "
+        f"from {levels[0]:,} to {levels[-1]:,}. Then {p['idle_hold']:g} s at the top level: every "
+        "stream must get a ping (or an event), and the server's CPU use shows what idle "
+        "streams cost. Each load process holds at most 9,000 streams (descriptor limits).",
+        "",
+    ]
+    if caps:
+        lines += [
+            f"**The top level is {levels[-1]:,}, not {p['idle_levels'][-1]:,}**: a process may "
+            f"open only {min(caps):,} descriptors on this machine (a hard limit that cannot be "
+            "raised here), and each stream is one.",
+            "",
+        ]
+    head = [
+        "server",
+        "held",
+        "per stream",
+        *[f"RSS at {lv:,}" for lv in levels],
+        "fewest pings/events in hold",
+        "CPU while idle",
+        "opened/s",
+    ]
+    rows = []
+    for s, c in table.items():
+        rss = [pt["rss"] for pt in c["rss"][1:]]
+        rows.append(
+            [
+                NAME[s],
+                f"{c['held']:,}",
+                f"{c['bytes_per_stream'] / KIB:.1f} KiB",
+                *[f"{v / 2**20:.0f} MiB" for v in rss],
+                str(c["min_heard_in_hold"]),
+                f"{c['server_cpu']:.0%}",
+                _num(c["open_per_s"]),
+            ]
+        )
+    lines += _table(head, rows)
+    for name, cell in table.items():
+        refused = {k: v for k, v in cell.get("statuses", {}).items() if k != "200"}
+        if refused:
+            shown = ", ".join(
+                f"{v:,} × {'no response head in time' if k == '0' else 'HTTP ' + k}"
+                for k, v in refused.items()
+            )
+            lines += [f"{NAME[name]}: of {cell['responses']:,} streams asked, {shown}.", ""]
+    ours = [s for s in ("S", "Sf") if s in table]
+    if ours and _bases(table):
+        head = ["bytes per idle stream ÷", *[NAME[s] for s in ours]]
+        rows = [
+            [
+                b,
+                *[_ratio(table[s]["bytes_per_stream"], table[b]["bytes_per_stream"]) for s in ours],
+            ]
+            for b in _bases(table)
+        ]
+        lines += [
+            "ssechat's figures as multiples of each baseline's (lower is better). **ssechat** "
+            "opens a chat per stream (a stored turn and a run each); **ssechat followers** "
+            "open one chat per 100 streams and follow it from the others, so they show what a "
+            "stream itself costs.",
+            "",
+            *_table(head, rows),
+        ]
+    return lines
+
+
+def _resume(r: dict[str, Any]) -> list[str]:
+    cell = r["resume"].get("S")
+    if not cell:
+        return []
+    return [
+        "## Resume with Last-Event-ID",
+        "",
+        f"Runs of {cell['missed']:,} deltas are streamed to the end; then `GET "
+        "/v1/runs/{id}/events` with a `Last-Event-ID` that leaves "
+        f"{cell['missed']:,} events to replay from the in-memory log; {cell['samples']} "
+        "resumes, one at a time. The baselines have no event log, so nothing to compare. "
+        "Milliseconds.",
+        "",
+        *_table(
+            ["", "p50", "p99", "p99.9", "max"],
+            [
+                [label, *[_ms(cell[key].get(k)) for k in ("p50", "p99", "p99.9", "max")]]
+                for key, label in (
+                    ("first_byte_ms", "to first byte"),
+                    ("caught_up_ms", f"to all {cell['missed']:,} missed events"),
+                )
+            ],
+        ),
+        f"Checks: {cell['responses']} resumes, {cell['bad_responses']} with a wrong count.",
+        "",
+    ]
+
+
+def _nodelay(r: dict[str, Any]) -> list[str]:
+    if not r["nodelay"]:
+        return []
+
+    def shown(mode: dict[str, Any]) -> str:
+        if "error" in mode or not mode.get("accepted"):
+            return "**could not check**: " + str(mode.get("error", "no connection"))[-200:]
+        return "yes" if mode["nodelay"] else "**no**"
+
+    rows = [
+        [f"{m['loop']} + {m['http']}", ", ".join(m.get("loop_seen", [])), shown(m)]
+        for m in r["nodelay"]
+    ]
+    return [
+        "## TCP_NODELAY",
+        "",
+        "Read with `getsockopt` on the accepted socket from a hook in uvicorn's protocol, while "
+        "serving the real ssechat app (`python -m bench.nodelay`). Both event loops set it on "
+        "every TCP transport (uvloop always; asyncio since Python 3.6), so no code in ssechat is "
+        "needed; `ssechat serve` is uvloop + httptools.",
+        "",
+        *_table(["event loop + HTTP parser", "loop seen serving", "TCP_NODELAY"], rows),
+    ]
+
+
+def _targets(r: dict[str, Any]) -> list[str]:
+    rows: list[list[str]] = []
+
+    def verdict(ok: bool | None) -> str:
+        return "—" if ok is None else "met" if ok else "**not met**"
+
+    tp = r["throughput"]
+    for base, want in (("A", 1.0), ("B", 3.0)):
+        if tp and "S" in next(iter(tp.values())) and base in next(iter(tp.values())):
+            ratios = {
+                lv: row["S"]["events_per_s"] / row[base]["events_per_s"] for lv, row in tp.items()
+            }
+            cpu = {
+                lv: (_per_cpu(row["S"]) or 0) / (_per_cpu(row[base]) or 1) for lv, row in tp.items()
+            }
+            shown = " / ".join(f"{v:.2f}×" for v in ratios.values())
+            shown_cpu = " / ".join(f"{v:.2f}×" for v in cpu.values())
+            levels = " / ".join(f"{int(lv):,}" for lv in tp)
+            rows.append(
+                [
+                    f"throughput ≥ {want:g}× {base} ({levels} streams)",
+                    f"{shown} (per CPU-s: {shown_cpu})",
+                    verdict(min(ratios.values()) >= want),
+                ]
+            )
+    lat = r["latency"].get("S")
+    if lat:
+        p99 = lat["latency_ms"].get("p99")
+        rows.append(
+            [
+                "p99 added latency ≤ 5 ms, paced",
+                f"{_ms(p99)} ms",
+                verdict(p99 is not None and p99 <= 5),
+            ]
+        )
+    for name, what in (("S", "chats"), ("Sf", "followers")):
+        idle = r["idle"].get(name)
+        if not idle:
+            continue
+        per = idle["bytes_per_stream"] / KIB
+        rows.append([f"≤ 12 KiB per idle stream ({what})", f"{per:.1f} KiB", verdict(per <= 12)])
+        top = r["plan"]["idle_levels"][-1]
+        held = f"{idle['held']:,} held, min {idle['min_heard_in_hold']} pings or events each"
+        ok = idle["held"] >= top and idle["min_heard_in_hold"] >= 1
+        if idle.get("capped_by_fd_limit"):
+            held += (
+                f" (the server may open only {idle['capped_by_fd_limit']:,} descriptors on "
+                "this machine)"
+            )
+            ok = idle["held"] >= idle["levels"][-1] and idle["min_heard_in_hold"] >= 1
+        rows.append([f"{top:,} idle streams in one process ({what})", held, verdict(ok)])
+    res = r["resume"].get("S")
+    if res:
+        p99 = res["caught_up_ms"].get("p99")
+        rows.append(
+            [
+                f"resume ≤ 1 ms p99 (all {res['missed']:,} missed events)",
+                f"{_ms(p99)} ms",
+                verdict(p99 is not None and p99 <= 1),
+            ]
+        )
+    modes = r["nodelay"]
+    if modes:
+        rows.append(
+            [
+                "TCP_NODELAY on every accepted socket",
+                f"{sum(bool(m.get('nodelay')) for m in modes)}/{len(modes)} modes",
+                verdict(all(m.get("nodelay") for m in modes)),
+            ]
+        )
+    return ["## Targets (issue 9)", "", *_table(["target", "ssechat", "verdict"], rows)]
+
+
+def _header(r: dict[str, Any]) -> list[str]:
+    m = r["machine"]
+    versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+    before, after = r["load_before"], r["load_after"]
+    skipped = [s for s in r.get("unavailable", ()) if s == "F"]
+    quick = (
+        " **(quick mode: tiny, for the smoke test; not figures to quote)**"
+        if r["plan"]["quick"]
+        else ""
+    )
+    return [
+        "# Benchmarks",
+        "",
+        f"Generated by `{r['command']}` on {r['started']} in {r['seconds'] / 60:.1f} min{quick}. "
+        "Do not edit by hand: rerun the command.",
+        "",
+        "What ssechat exists for — moving model tokens to many clients — measured in one run "
+        "on one machine against what users would otherwise write:",
+        "",
+        *[f"- {label}" for s, label in r["labels"].items() if s in r["plan"]["servers"]],
+        *[f"- {r['labels'][s]}: not run (this FastAPI has no `fastapi.sse`)" for s in skipped],
+        "",
+        "A, B, F and ssechat run under the same uvicorn configuration (uvloop, httptools, log "
+        "level warning), each server fresh for each measurement, "
+        + (
+            "pinned to CPU 0 with the load generator on CPU 1 (taskset)."
+            if r["pinned"]
+            else "**not pinned** (fewer than two CPUs or no taskset)."
+        ),
+        "",
+        f"- **Machine**: {m['cpu']}, {m['cores']} cores, {m['memory']}, {m['kernel']}",
+        f"- **Load average** before / after the run: {before[0]:.2f} / {after[0]:.2f} "
+        "(1 min; a quiet machine is near 0 before; more means other work shared the CPUs, and "
+        "the per-CPU-second figures are the ones to trust)",
+        f"- **Software**: {m['python']}; {versions}; wrk: {m['wrk']}",
+        f"- **Reproduce**: `pip install -e '.[bench]' && apt-get install -y wrk && {r['command']}`",
+        "",
+    ]
+
+
+METHOD = """## How it is measured
+
+- **Load generator** (`bench/loadgen.py`, `bench/client.py`): its own process on uvloop,
+  raw `asyncio.Protocol` connections (no HTTP library): it writes a pre-built request,
+  undoes chunked framing, and counts events with `bytes.count` over whole SSE messages. It is
+  calibrated against T, which writes each whole response at once: the rate it reaches there,
+  and its own CPU use in every cell above, show it is not what limits the servers.
+- **Events**: every server sends the same message as ssechat's `delta`
+  (`id`, `event: delta`, `data: {"text": …}`), one chunk per event. Producers await between
+  events: the paced delay, or one turn of the event loop when asked for events as fast as
+  possible (as a model's network read does; ssechat's scripted model does the same in its
+  `stamp` mode), so concurrent streams interleave event by event everywhere.
+- **Baselines**: A yields pre-encoded bytes; B yields dicts with a pre-encoded JSON string;
+  F yields `ServerSentEvent(raw_data=…)`, its cheapest documented path; R is a raw uvloop
+  protocol (httptools parser), a task per stream, one `transport.write` per event.
+- **ssechat** runs as `ssechat serve --model-backend scripted` with a fresh SQLite database:
+  each chat request validates its body, stores the turn, starts a run whose events go to the
+  in-memory event log, and streams them to the response through a subscription.
+- **Latency** is the arrival time minus the stamp, both `time.monotonic_ns()` (one clock for
+  every process on Linux). It includes the loopback; R shows that floor. Paced events are
+  stamped when produced, so a server that falls behind shows it as fewer events/s got than
+  asked rather than as latency.
+- **Memory per idle stream** is the slope of the server's RSS between the first and last
+  levels, so start-up memory does not count.
+- **Profiling**: run one scenario against one server (`python -m bench run --servers S
+  --scenarios throughput`) and attach `py-spy record -p <server pid>` or `py-spy top`; the
+  server is `python -m ssechat serve`, pinned to CPU 0.
+- No timing is asserted by the test suite: `tests/integration/test_bench_smoke.py` runs
+  `python -m bench run --quick` and checks that every table is filled and every count adds up.
+"""
+
+
+def write(results: dict[str, Any], out: Path) -> Path:
+    """Write benchmarks.md and the plots into `out` (the docs directory)."""
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        from bench import plots  # matplotlib: the `bench` extra
+    except ImportError:
+        images: list[str] = []
+        figures = ["matplotlib is not installed (`pip install -e '.[bench]'`): no plots.", ""]
+    else:
+        images = plots.write_all(results, out)
+        figures = [f"![{name}]({name})" for name in images] + [""]
+    lines = [
+        *_header(results),
+        *_targets(results),
+        *_throughput(results),
+        *_wrk(results),
+        *_latency(results),
+        *_first_byte(results),
+        *_idle(results),
+        *_resume(results),
+        *_nodelay(results),
+        "## Plots",
+        "",
+        *figures,
+        METHOD,
+    ]
+    path = out / "benchmarks.md"
+    path.write_text("\n".join(lines))
+    return path
