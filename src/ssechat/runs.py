@@ -41,6 +41,7 @@ from ssechat.events import (
     Sources,
     Sql,
     Start,
+    Table,
     Timings,
     Usage,
 )
@@ -114,6 +115,7 @@ class Run:
     usage: Usage | None = None
     sources: tuple[Source, ...] = ()
     sql: str | None = None
+    table: Table | None = None
     csv_url: str | None = None
     error: Error | None = None
 
@@ -498,6 +500,7 @@ class RunManager:
                 usage=_asdict(run.usage),
                 sources=[_asdict(s) for s in run.sources] or None,
                 sql=run.sql,
+                table_preview=_asdict(run.table),
                 csv_url=run.csv_url,
                 error=_asdict(run.error),
             )
@@ -511,6 +514,8 @@ def _note(run: Run, event: Event) -> None:
         run.sources = event.sources
     elif isinstance(event, Sql):
         run.sql = event.sql
+    elif isinstance(event, Table):
+        run.table = event
     elif isinstance(event, Csv):
         run.csv_url = event.url
 

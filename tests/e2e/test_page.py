@@ -359,14 +359,8 @@ def test_a_rag_answer_shows_its_sources_with_citations_linked(tab: Tab, server: 
     assert tab.errors == []
 
 
-def test_a_sql_answer_shows_its_query_a_table_preview_and_a_csv_link(
-    tab: Tab, server: Server
-) -> None:
-    page = tab.page
-    page.goto(server.url + "/")
-    ask(page, "Which cities are the largest?", pipeline="tabular")
-    wait_until(page, "complete")
-    reply = answer(page)
+def assert_sql_answer(reply: Locator, server: Server) -> None:
+    """The `tabular` pipeline's query, table preview and CSV link, as the page shows them."""
     assert reply.locator(".sql code").inner_text().startswith("SELECT name, country, population")
     assert reply.locator(".table-wrap th").all_inner_texts() == ["name", "country", "population"]
     assert reply.locator(".table-wrap tbody tr").count() == 3
@@ -375,13 +369,33 @@ def test_a_sql_answer_shows_its_query_a_table_preview_and_a_csv_link(
         "<i>Shanghai</i>"
     )
     assert reply.locator(".table-wrap i").count() == 0
+    # Numbers stay numbers (right-aligned), streamed or stored.
+    assert reply.locator(".table-wrap td.num").all_inner_texts() == [
+        "37400068", "28514000", "25582000"
+    ]  # fmt: skip
     csv = reply.locator(".csv a")
     assert csv.get_attribute("href") == server.url + "/v1/files/cities.csv"
     assert csv.get_attribute("download") is not None
-    assert "120 rows, 3.8 kB" in reply.locator(".csv").inner_text()
+
+
+def test_a_sql_answer_shows_its_query_a_table_preview_and_a_csv_link(
+    tab: Tab, server: Server
+) -> None:
+    page = tab.page
+    page.goto(server.url + "/")
+    ask(page, "Which cities are the largest?", pipeline="tabular")
+    wait_until(page, "complete")
+    assert_sql_answer(answer(page), server)
+    assert "120 rows, 3.8 kB" in answer(page).locator(".csv").inner_text()
     stages = [text for _state, text in tab.status_log()]
     assert "Writing SQL…" in stages
     assert "Running the query…" in stages
+
+    # Reloaded, the page renders the stored answer: the same query, preview and link.
+    page.reload()
+    wait_until(page, "complete")
+    assert page.locator("article.message-assistant").count() == 1
+    assert_sql_answer(answer(page), server)
     assert tab.errors == []
 
 

@@ -1,6 +1,7 @@
 """The sql pipeline against real servers: a question on the default (sample) database streams
-sql, table and csv; the CSV downloads for its owner only; a hostile statement changes nothing;
-and the embedded model ends in complete or a clear error, never a hang."""
+sql, table and csv, and the reopened conversation holds all three; the CSV downloads for its
+owner only; a hostile statement changes nothing; and the embedded model ends in complete or a
+clear error, never a hang."""
 
 from __future__ import annotations
 
@@ -64,6 +65,27 @@ def test_a_question_streams_sql_table_csv_and_a_summary(servers: Any) -> None:
     assert complete["sql"] == COUNT
     assert complete["csv_url"] == csv["url"]
     assert complete["text"] == "There are 250."
+
+
+def test_a_reopened_conversation_brings_back_the_sql_table_preview_and_csv_link(
+    servers: Any,
+) -> None:
+    server = two_users(servers)
+    stream = ask(server, "alice", {"tool_call": tool_call(COUNT), "text": "There are 250."})
+    conversation_id = stream.of("start")[0]["conversation_id"]
+    reopened = httpx.get(
+        f"{server.url}/v1/conversations/{conversation_id}",
+        headers={"x-user-id": "alice"},
+        timeout=10,
+    )
+    assert reopened.status_code == 200
+    question, answer = reopened.json()["messages"]
+    assert question["table_preview"] is None
+    assert answer["status"] == "complete"
+    assert answer["content"] == "There are 250."
+    assert answer["sql"] == COUNT
+    assert answer["table_preview"] == stream.of("table")[0]
+    assert answer["csv_url"] == stream.of("csv")[0]["url"]
 
 
 def test_the_csv_downloads_for_its_owner_and_is_404_for_anyone_else(servers: Any) -> None:

@@ -346,7 +346,7 @@ async def test_a_scripted_tool_call_is_made_only_when_the_tool_is_offered(
     assert "".join(of(items, str)) == "It is 42."
 
 
-async def test_a_run_records_the_sql_and_csv_url_in_complete_and_in_the_store(
+async def test_a_run_records_the_sql_table_and_csv_url_in_complete_and_in_the_store(
     services: Services,
 ) -> None:
     model_of(services).enqueue(tool("SELECT COUNT(*) AS n FROM products"), "There are 40.")
@@ -372,6 +372,9 @@ async def test_a_run_records_the_sql_and_csv_url_in_complete_and_in_the_store(
     assert found is not None
     answer = found[1][-1]
     assert (answer.status, answer.sql, answer.csv_url) == ("complete", end.sql, end.csv_url)
+    assert answer.table_preview == {
+        "columns": ["n"], "rows": [[40]], "row_count": 1, "truncated": False
+    }  # fmt: skip
 
 
 async def test_a_refused_run_ends_with_an_error_event_and_keeps_the_sql(

@@ -167,6 +167,24 @@ async def test_finish_only_if_streaming_leaves_an_answer_that_has_ended_alone(st
     assert found[1][1].content == "all of it"
 
 
+async def test_an_answers_table_preview_is_stored_with_it_as_sent(store: Store) -> None:
+    preview = {
+        "columns": ["name", "price", "discontinued"],
+        "rows": [["Kettle", 24.5, None], ["Mug 😀", 8, True]],
+        "row_count": 40,
+        "truncated": False,
+    }
+    await turn(store, "alice", "c", "q", 1)
+    await store.finish(
+        "msg_1", status="complete", content="two of forty", sql="SELECT …", table_preview=preview
+    )
+    found = await store.get_conversation("alice", "c")
+    assert found is not None
+    question, answer = found[1]
+    assert answer.table_preview == preview
+    assert question.table_preview is None
+
+
 async def test_deleting_a_conversation_deletes_its_messages(store: Store) -> None:
     await turn(store, "alice", "c", "q", 1)
     assert not await store.delete_conversation("bob", "c")

@@ -421,6 +421,8 @@ interface StoredMessage {
   run_id: string | null;
   sources: Source[] | null;
   sql: string | null;
+  /** The `table` event the answer streamed. */
+  table_preview: TableEvent | null;
   csv_url: string | null;
   error: { code?: string; message?: string; retryable?: boolean } | null;
 }
@@ -446,6 +448,7 @@ function fromStored(stored: StoredMessage): ChatMessage {
     runId: stored.run_id,
     sources: stored.sources ?? [],
     sql: stored.sql === null ? null : { sql: stored.sql, dialect: "" },
+    table: stored.table_preview,
     csv: stored.csv_url === null ? null : { url: stored.csv_url, rows: null, bytes: null },
     error:
       stored.error === null

@@ -149,6 +149,20 @@ describe("ChatSession", () => {
     );
   });
 
+  test("load brings back an answer's SQL, table preview and CSV link", async () => {
+    const first = new ChatSession({ api: server.url, pipeline: "tabular" });
+    const streamed = await first.send("Which cities are the largest?");
+    assert.equal(streamed.status, "complete");
+
+    const second = new ChatSession({ api: server.url });
+    await second.load(first.getState().conversationId ?? "");
+    const loaded = second.getState().messages.at(-1);
+    assert.equal(loaded?.sql?.sql, streamed.sql?.sql);
+    assert.deepEqual(loaded?.table, streamed.table);
+    assert.equal(loaded?.csv?.url, streamed.csv?.url);
+    assert.equal(second.getState().messages[0]?.table, null);
+  });
+
   test("send while an answer streams is refused", async () => {
     const session = new ChatSession({ api: server.url, params: { text: words(20), delay: 0.05 } });
     const sending = session.send("First");

@@ -50,6 +50,9 @@ class MessageOut(BaseModel):
     usage: dict[str, Any] | None
     sources: list[Any] | None
     sql: str | None
+    table_preview: dict[str, Any] | None = Field(
+        description="The answer's `table` event: columns, rows (a preview), row_count, truncated."
+    )
     csv_url: str | None
     error: dict[str, Any] | None
     created_at: datetime

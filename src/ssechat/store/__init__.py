@@ -232,8 +232,9 @@ class Store:
         only_if_streaming: bool = False,
         **fields: Any,
     ) -> None:
-        """Record how an answer ended: its status, whole text, usage, sources, sql, csv, error.
-        `only_if_streaming`: unless something has recorded its end already."""
+        """Record how an answer ended: its status, whole text, usage, sources, sql, table
+        preview, csv, error. `only_if_streaming`: unless something has recorded its end
+        already."""
         query = update(Message).where(Message.id == message_id)
         if only_if_streaming:
             query = query.where(Message.status == "streaming")

@@ -95,6 +95,9 @@ class Message(Base):
     sources: Mapped[list[Any] | None] = mapped_column(JSON)
     sql: Mapped[str | None] = mapped_column(Text)
     csv_url: Mapped[str | None] = mapped_column(String(500))
+    # The `table` event as sent (columns, rows, row_count, truncated), so a reopened
+    # conversation shows the preview without running the query again.
+    table_preview: Mapped[dict[str, Any] | None]
     error: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
