@@ -66,21 +66,35 @@ def rss_bytes(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
+def busy_seconds() -> float:
+    """CPU time the whole machine has spent busy (every CPU, every process) since boot."""
+    with open("/proc/stat") as f:
+        times = [int(v) for v in f.readline().split()[1:]]
+    # user, nice, system, (idle, iowait: not busy), irq, softirq, steal; guests are in user
+    return (sum(times[:3]) + sum(times[5:8])) / _TICK
+
+
 class Meter:
-    """Wall time and CPU use of the server and of this process over a window."""
+    """Wall time and CPU use over a window: the server's, this process's, and everything
+    else's on the machine (`other_cpu`: near 0 unless something else was running — then the
+    window's figures are disturbed, and the per-CPU-second ones are the ones to trust)."""
 
     def __init__(self, server_pid: int) -> None:
         self.pid = server_pid
         self.wall = time.monotonic()
         self.server = cpu_seconds(server_pid)
         self.own = time.process_time()
+        self.busy = busy_seconds()
 
     def stop(self) -> Result:
         wall = time.monotonic() - self.wall
+        server = cpu_seconds(self.pid) - self.server
+        own = time.process_time() - self.own
         return {
             "seconds": wall,
-            "server_cpu": (cpu_seconds(self.pid) - self.server) / wall,
-            "loadgen_cpu": (time.process_time() - self.own) / wall,
+            "server_cpu": server / wall,
+            "loadgen_cpu": own / wall,
+            "other_cpu": max(0.0, busy_seconds() - self.busy - server - own) / wall,
         }
 
 

@@ -63,7 +63,7 @@ class Plan:
     idle_settle: float = 1.0  # after opening a level, before reading the server's memory
     idle_hold: float = 11.0
     resume_runs: int = 20
-    resume_passes: int = 11  # the first warms up
+    resume_passes: int = 51  # the first warms up
     resume_missed: int = 1000
 
 
