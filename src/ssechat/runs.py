@@ -29,7 +29,7 @@ import orjson
 
 from ssechat.dialects import Renderer
 from ssechat.errors import PipelineError, SsechatError
-from ssechat.eventlog import Batch, EventLog, EventLogUnavailable, SharedEventLog
+from ssechat.eventlog import Batch, EventLog, EventLogUnavailable, LogEnded, SharedEventLog
 from ssechat.events import (
     Complete,
     Csv,
@@ -378,6 +378,9 @@ class RunManager:
         `interrupted` (retryable), and its answer is saved from its log unless its replica
         saved it before going."""
         assert self.shared is not None
+        # Ended before it is saved (unlike a run's own end): ending it is what elects, among
+        # the replicas that noticed, the one that saves it. Followers may see `interrupted` a
+        # moment before the store says so.
         if not await self.shared.abandon(run_id, LOST.event):
             return False
         events = await read_to_end(self, run_id)
@@ -395,10 +398,7 @@ class RunManager:
             error=LOST.event,
         )
         for event in events[1:-1]:
-            if isinstance(event, Delta):
-                run.text.append(event.text)
-            else:
-                _note(run, event)
+            _note(run, event)
         self.metrics.runs.labels(run.pipeline, run.status).inc()
         self.metrics.errors.labels(LOST.event.code).inc()
         await self._record(run, only_if_streaming=True)
@@ -411,6 +411,7 @@ class RunManager:
         ttft: float | None = None
         quality = None
         end: Event = Error("internal_error", "the run ended unexpectedly")
+        ended_elsewhere = False
         saver = asyncio.create_task(self._save_periodically(run)) if self.recorder else None
         self.metrics.active_runs.inc()
         try:
@@ -418,17 +419,13 @@ class RunManager:
                 async for item in items:
                     # Answer text, the common case, needs none of an event's checks.
                     event = Delta(item) if type(item) is str else _as_event(item, run.pipeline)
-                    if isinstance(event, Delta):
-                        if ttft is None:
-                            ttft = (time.perf_counter() - started) * 1000
-                            self.metrics.ttft.observe(ttft / 1000)
-                        run.text.append(event.text)
-                    elif isinstance(event, Metadata):
+                    if isinstance(event, Metadata):
                         quality = event.quality  # merged into the run's own metadata below
                         continue
-                    else:
-                        _note(run, event)
-                    await self.log.append(run.id, event)
+                    if ttft is None and isinstance(event, Delta):
+                        ttft = (time.perf_counter() - started) * 1000
+                        self.metrics.ttft.observe(ttft / 1000)
+                    await self._emit(run, event)
             run.usage = model.usage
             total = (time.perf_counter() - started) * 1000
             await self.log.append(
@@ -447,6 +444,8 @@ class RunManager:
             run.status, end = run.stop_reason.status, run.stop_reason.event
         except EventLogUnavailable as exc:  # nobody can follow it: stop, and save what it has
             run.status, end = "interrupted", Error(exc.code, exc.message, exc.retryable)
+        except LogEnded:  # another replica ended it (this one's heartbeat lapsed) and saved it
+            run.status, end, ended_elsewhere = LOST.status, LOST.event, True
         except SsechatError as exc:
             run.status, end = "error", Error(exc.code, exc.message, exc.retryable)
         except Exception:
@@ -464,17 +463,35 @@ class RunManager:
             self.metrics.runs.labels(run.pipeline, run.status).inc()
             if run.error is not None:
                 self.metrics.errors.labels(run.error.code).inc()
-            await self._record(run)  # before the end is announced: a client that sees
-            try:  # `complete` can read the saved message
-                await self.log.append(run.id, end)
-                await self.log.close(run.id)
-            except EventLogUnavailable:
-                logger.warning(
-                    "run %s: ended %s; the event log could not say so", run.id, run.status
-                )
+            # Saved before the end is announced: a client that sees `complete` can read it.
+            await self._record(run, only_if_streaming=ended_elsewhere)
+            try:
+                if not ended_elsewhere:
+                    await self.log.append(run.id, end)
+                    await self.log.close(run.id)
+            except (EventLogUnavailable, LogEnded) as exc:
+                logger.warning("run %s: ended %s; not logged: %s", run.id, run.status, exc)
             self._runs.pop(run.id, None)
             self._ended[run.id] = run
             asyncio.get_running_loop().call_later(self.retention, self._ended.pop, run.id, None)
+
+    async def _emit(self, run: Run, event: Event) -> None:
+        """Log `event` and note it on the run: both or neither, so that the saved answer is
+        exactly what its subscribers saw, even when a cancel comes in between."""
+        if self.shared is None:
+            # In memory an append never suspends: a cancel cannot land inside it.
+            await self.log.append(run.id, event)
+        else:
+            # On the wire a cancel can land mid-write: the write finishes before the run stops.
+            write = asyncio.ensure_future(self.log.append(run.id, event))
+            try:
+                await asyncio.shield(write)
+            except asyncio.CancelledError:
+                await asyncio.wait([write])
+                if not write.cancelled() and write.exception() is None:
+                    _note(run, event)
+                raise
+        _note(run, event)
 
     async def _save_periodically(self, run: Run) -> None:
         assert self.recorder is not None
@@ -509,8 +526,10 @@ class RunManager:
 
 
 def _note(run: Run, event: Event) -> None:
-    """Keep what the stored message records besides its text."""
-    if isinstance(event, Sources):
+    """Keep what the stored message records: its text, sources, SQL, table and CSV."""
+    if isinstance(event, Delta):
+        run.text.append(event.text)
+    elif isinstance(event, Sources):
         run.sources = event.sources
     elif isinstance(event, Sql):
         run.sql = event.sql

@@ -1,16 +1,22 @@
-"""Runs (ssechat.runs.RunManager) on the in-memory log, with the scripted model."""
+"""Runs (ssechat.runs.RunManager) with the scripted model: the same behaviour on both event
+logs, in memory and on a real Redis; then several replicas (managers on `RedisEventLog`s of one
+server) following, cancelling and taking over each other's runs."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import pytest
 
 from ssechat.dialects.ssechat import CanonicalRenderer
 from ssechat.eventlog import Entry, RunNotFound
-from ssechat.eventlog.memory import MemoryEventLog
+from ssechat.eventlog.redis import RedisEventLog
 from ssechat.events import (
     Complete,
     Delta,
@@ -25,8 +31,9 @@ from ssechat.events import (
 from ssechat.models import GenerationParams, Message, ModelDelta
 from ssechat.models.scripted import ScriptedBackend
 from ssechat.pipelines import Context, get_pipeline
-from ssechat.runs import Run, RunManager
+from ssechat.runs import LOST, Run, RunManager
 from ssechat.sse import decode
+from tests.unit.conftest import NewLog
 
 TEXT = "The quick brown fox jumps over the lazy dog."
 LONG = " ".join(f"word{i}" for i in range(60))  # 60 tokens: 3 s at DELAY, never reached
@@ -34,10 +41,11 @@ DELAY = 0.05
 
 
 @pytest.fixture
-async def manager() -> AsyncIterator[RunManager]:
-    runs = RunManager(MemoryEventLog())
+async def manager(new_log: NewLog) -> AsyncIterator[RunManager]:
+    runs = RunManager(new_log())
     yield runs
-    await runs.aclose()
+    async with asyncio.timeout(10):  # hang guard
+        await runs.aclose()
 
 
 def ctx(model: Any, question: str = "What does the fox do?", **kwargs: Any) -> Context:
@@ -435,8 +443,10 @@ async def test_resuming_a_live_run_misses_nothing_and_repeats_nothing(
 # --- nobody listening: the grace period ----------------------------------------------------
 
 
-async def test_a_run_nobody_watches_any_more_is_interrupted_after_the_grace_period() -> None:
-    runs = RunManager(MemoryEventLog(), grace_period=0.1)
+async def test_a_run_nobody_watches_any_more_is_interrupted_after_the_grace_period(
+    new_log: NewLog,
+) -> None:
+    runs = RunManager(new_log(), grace_period=0.1)
     try:
         async with asyncio.timeout(5):
             model = ScriptedBackend(LONG, delay=DELAY)
@@ -460,8 +470,8 @@ async def test_a_run_nobody_watches_any_more_is_interrupted_after_the_grace_peri
         await runs.aclose()
 
 
-async def test_resubscribing_within_the_grace_period_keeps_the_run_alive() -> None:
-    runs = RunManager(MemoryEventLog(), grace_period=0.1)
+async def test_resubscribing_within_the_grace_period_keeps_the_run_alive(new_log: NewLog) -> None:
+    runs = RunManager(new_log(), grace_period=0.1)
     try:
         async with asyncio.timeout(5):
             text = " ".join(f"w{i}" for i in range(12))  # about 0.6 s at DELAY
@@ -481,8 +491,8 @@ async def test_resubscribing_within_the_grace_period_keeps_the_run_alive() -> No
         await runs.aclose()
 
 
-async def test_the_run_lives_while_any_subscriber_remains() -> None:
-    runs = RunManager(MemoryEventLog(), grace_period=0.05)
+async def test_the_run_lives_while_any_subscriber_remains(new_log: NewLog) -> None:
+    runs = RunManager(new_log(), grace_period=0.05)
     try:
         async with asyncio.timeout(5):
             text = " ".join(f"w{i}" for i in range(8))
@@ -498,8 +508,12 @@ async def test_the_run_lives_while_any_subscriber_remains() -> None:
         await runs.aclose()
 
 
-async def test_with_no_grace_period_the_run_stops_as_soon_as_the_last_subscriber_leaves() -> None:
-    runs = RunManager(MemoryEventLog(), grace_period=0)
+# In memory the stop is immediate; a shared log first asks whether another replica follows.
+@pytest.mark.parametrize("new_log", ["memory"], indirect=True)
+async def test_with_no_grace_period_the_run_stops_as_soon_as_the_last_subscriber_leaves(
+    new_log: NewLog,
+) -> None:
+    runs = RunManager(new_log(), grace_period=0)
     try:
         async with asyncio.timeout(5):
             model = ScriptedBackend(LONG, delay=DELAY)
@@ -516,8 +530,8 @@ async def test_with_no_grace_period_the_run_stops_as_soon_as_the_last_subscriber
         await runs.aclose()
 
 
-async def test_a_run_nobody_ever_subscribed_to_is_not_interrupted() -> None:
-    runs = RunManager(MemoryEventLog(), grace_period=0)
+async def test_a_run_nobody_ever_subscribed_to_is_not_interrupted(new_log: NewLog) -> None:
+    runs = RunManager(new_log(), grace_period=0)
     try:
         async with asyncio.timeout(5):
             run = await start_chat(runs, ScriptedBackend(TEXT, delay=0.005))
@@ -530,8 +544,8 @@ async def test_a_run_nobody_ever_subscribed_to_is_not_interrupted() -> None:
 # --- shutdown ------------------------------------------------------------------------------
 
 
-async def test_manager_aclose_stops_running_runs_as_a_retryable_shutdown() -> None:
-    runs = RunManager(MemoryEventLog())
+async def test_manager_aclose_stops_running_runs_as_a_retryable_shutdown(new_log: NewLog) -> None:
+    runs = RunManager(new_log())
     async with asyncio.timeout(5):
         model = ScriptedBackend(LONG, delay=DELAY)
         run = await start_chat(runs, model)
@@ -549,11 +563,279 @@ async def test_manager_aclose_stops_running_runs_as_a_retryable_shutdown() -> No
         assert model.tokens_generated == produced
 
 
-async def test_manager_aclose_right_after_start_still_records_the_run_as_interrupted() -> None:
-    runs = RunManager(MemoryEventLog())
+async def test_manager_aclose_right_after_start_still_records_the_run_as_interrupted(
+    new_log: NewLog,
+) -> None:
+    runs = RunManager(new_log())
     async with asyncio.timeout(5):
         run = await start_chat(runs, ScriptedBackend(LONG, delay=DELAY))
         await runs.aclose()
         assert run.status == "interrupted"
         entries = await drain(runs, run.id, within=1.0)
         assert getattr(entries[-1][1], "code", None) == "shutdown"
+
+
+# --- several replicas on one Redis ---------------------------------------------------------
+#
+# Each `RunManager` on a `RedisEventLog` of its own, all on one server and key prefix, stands
+# for one replica.
+
+redis_only = pytest.mark.parametrize("new_log", ["redis"], indirect=True)
+BEAT = 0.05  # heartbeat interval
+OWNER_TTL = 0.3  # a replica that has not renewed its marks for this long is gone
+SLOW = " ".join(f"w{i}" for i in range(200))  # 10 s at DELAY: never reached
+
+
+@dataclass
+class Answer:
+    run_id: str
+    status: str = "streaming"
+    content: str = ""
+    error: Any = None
+
+
+class MemoryRecorder:
+    """The store's part that runs use, in memory: answers by message id."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, Answer] = {}
+
+    def expect(self, run_id: str, message_id: str) -> None:
+        """An answer the API has stored as `streaming` before starting its run."""
+        self.answers[message_id] = Answer(run_id)
+
+    async def save_text(self, message_id: str, text: str) -> None:
+        self.answers[message_id].content = text
+
+    async def finish(
+        self,
+        message_id: str,
+        *,
+        status: str,
+        content: str,
+        only_if_streaming: bool = False,
+        **fields: Any,
+    ) -> None:
+        answer = self.answers[message_id]
+        if not only_if_streaming or answer.status == "streaming":
+            answer.status, answer.content, answer.error = status, content, fields.get("error")
+
+    async def streaming_runs(self, older_than: float) -> list[str]:
+        return [a.run_id for a in self.answers.values() if a.status == "streaming"]
+
+    async def interrupt_streaming(self, run_ids: Collection[str] | None = None) -> int:
+        found = [
+            a
+            for a in self.answers.values()
+            if a.status == "streaming" and (run_ids is None or a.run_id in run_ids)
+        ]
+        for answer in found:
+            answer.status = "interrupted"
+        return len(found)
+
+
+@pytest.fixture
+async def replica(new_log: NewLog) -> AsyncIterator[Callable[..., RunManager]]:
+    """`replica(recorder, **kwargs)`: a RunManager on a log shared with the test's others."""
+    made: list[RunManager] = []
+
+    def make(recorder: MemoryRecorder | None = None, **kwargs: Any) -> RunManager:
+        made.append(
+            RunManager(new_log(owner_ttl=OWNER_TTL), recorder, heartbeat_interval=BEAT, **kwargs)
+        )
+        return made[-1]
+
+    yield make
+    async with asyncio.timeout(10):  # hang guard
+        for runs in made:
+            await runs.aclose()
+
+
+async def start_answer(
+    runs: RunManager, recorder: MemoryRecorder, model: Any, run_id: str = "run_x"
+) -> Run:
+    """Start a chat run whose answer the recorder holds as `streaming`, as the API does."""
+    recorder.expect(run_id, f"msg_{run_id}")
+    return await runs.start(
+        "chat", get_pipeline("chat"), ctx(model), run_id=run_id, message_id=f"msg_{run_id}"
+    )
+
+
+async def until_followed_elsewhere(runs: RunManager, run_id: str) -> None:
+    assert runs.shared is not None
+    # Polling: the mark is on the server, there is no event to wait on.
+    while not await runs.shared.followed_elsewhere(run_id):  # noqa: ASYNC110
+        await asyncio.sleep(BEAT)
+
+
+@redis_only
+async def test_a_run_on_one_replica_is_followed_through_another_event_for_event(
+    replica: Callable[..., RunManager],
+) -> None:
+    async with asyncio.timeout(10):
+        a, b = replica(), replica()
+        run = await start_chat(a, ScriptedBackend(TEXT, delay=0.01))
+        sub = await b.subscribe(run.id, 0, CanonicalRenderer())
+        body = await read_subscription(sub)
+        await sub.aclose()
+        messages = decode([body])
+        entries = await drain(a, run.id)
+        assert [int(m.id or 0) for m in messages] == list(range(1, len(entries) + 1))
+        assert [loads(m.event or "", m.data) for m in messages] == events(entries)
+        assert only(entries, Complete).text == TEXT
+
+
+@redis_only
+async def test_a_cancel_requested_through_another_replica_stops_the_run(
+    replica: Callable[..., RunManager],
+) -> None:
+    async with asyncio.timeout(10):
+        recorder = MemoryRecorder()
+        a, b = replica(recorder), replica(recorder)
+        model = ScriptedBackend(SLOW, delay=DELAY)
+        run = await start_answer(a, recorder, model)
+        await until_deltas(b, run.id, 2)
+        assert b.cancel(run.id) is False  # not running on b itself
+        assert await b.request_cancel(run.id) is True
+        entries = await drain(b, run.id)
+        assert entries[-1][1] == Error("cancelled", "the run was cancelled")
+        assert "complete" not in types(entries)
+        assert run.status == "cancelled"
+        answer = recorder.answers[run.message_id]
+        assert answer.status == "cancelled"
+        # Even when the cancel lands inside a Redis append: saved is what was streamed.
+        assert answer.content == "".join(delta_text(entries))
+        produced = model.tokens_generated
+        await asyncio.sleep(4 * DELAY)
+        assert model.tokens_generated == produced
+        assert await b.request_cancel(run.id) is False  # it has ended
+
+
+@redis_only
+async def test_a_subscriber_on_another_replica_keeps_the_run_alive_past_the_grace_period(
+    replica: Callable[..., RunManager],
+) -> None:
+    async with asyncio.timeout(10):
+        a, b = replica(grace_period=0.1), replica()
+        run = await start_chat(a, ScriptedBackend(SLOW, delay=DELAY))
+        elsewhere = await b.subscribe(run.id, 0, CanonicalRenderer())
+        await until_followed_elsewhere(a, run.id)
+        here = await a.subscribe(run.id, 0, CanonicalRenderer())
+        await here.aclose()  # a has no subscriber left: its grace period starts
+        await asyncio.sleep(0.6)  # six grace periods, twice OWNER_TTL
+        assert run.status == "running"
+        await elsewhere.aclose()  # b's mark expires, and the next grace period ends the run
+        entries = await drain(a, run.id)
+        assert entries[-1][1] == Error(
+            "interrupted", "no client was listening; the run was stopped"
+        )
+        assert run.status == "interrupted"
+
+
+OWNER = """
+import asyncio, sys
+from ssechat.eventlog.redis import RedisEventLog
+from ssechat.models import GenerationParams
+from ssechat.models.scripted import ScriptedBackend
+from ssechat.pipelines import Context, get_pipeline
+from ssechat.runs import RunManager
+
+async def main(url, prefix, run_id, message_id, text):
+    log = RedisEventLog(url, prefix=prefix, owner_ttl=float(sys.argv[6]))
+    runs = RunManager(log, heartbeat_interval=float(sys.argv[7]))
+    ctx = Context("What does the fox do?", ScriptedBackend(text, delay=0.05), GenerationParams())
+    await runs.start("chat", get_pipeline("chat"), ctx, run_id=run_id, message_id=message_id)
+    print("started", flush=True)
+    await asyncio.sleep(60)
+
+asyncio.run(main(*sys.argv[1:6]))
+"""
+
+
+@pytest.mark.parametrize("new_log", ["redis"], indirect=True)  # only for redis_url's skip
+async def test_when_the_owning_replica_dies_followers_get_a_retryable_interrupted_and_it_is_saved(
+    new_log: NewLog, redis_url: str
+) -> None:
+    # The owner is a real process, killed with SIGKILL: it writes nothing on its way out.
+    prefix = f"kill{uuid.uuid4().hex[:8]}:"
+    run_id, message_id = "run_killed", "msg_killed"
+    owner = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", OWNER, redis_url, prefix, run_id, message_id, SLOW,
+        str(OWNER_TTL), str(BEAT), stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    recorder = MemoryRecorder()
+    recorder.expect(run_id, message_id)
+    b = RunManager(
+        RedisEventLog(redis_url, prefix=prefix, owner_ttl=OWNER_TTL),
+        recorder,
+        heartbeat_interval=BEAT,
+    )
+    try:
+        async with asyncio.timeout(30):  # hang guard (the owner process starts in ~1 s)
+            assert owner.stdout is not None
+            assert await owner.stdout.readline() == b"started\n"
+            sub = await b.subscribe(run_id, 0, CanonicalRenderer())
+            seen: list[Any] = []
+            while sum(m.event == "delta" for m in seen) < 3:
+                seen += decode([(await sub.next(1.0))[0]])
+            owner.kill()
+            await owner.wait()
+            seen += decode([await read_subscription(sub)])
+            await sub.aclose()
+            # The log is ended before the answer is saved (see _abandon): wait for the save.
+            while recorder.answers[message_id].status == "streaming":  # noqa: ASYNC110
+                await asyncio.sleep(BEAT)
+        ends = [loads(m.event or "", m.data) for m in seen if m.event in ("error", "complete")]
+        assert ends == [LOST.event]
+        assert LOST.event.code == "interrupted"
+        assert LOST.event.retryable is True
+        assert [int(m.id or 0) for m in seen] == list(range(1, len(seen) + 1))
+        streamed = "".join(
+            d.text for m in seen if m.event == "delta" for d in [loads("delta", m.data)]
+            if isinstance(d, Delta)
+        )  # fmt: skip
+        answer = recorder.answers[message_id]
+        assert answer.status == "interrupted"
+        assert answer.content == streamed
+        assert answer.error["code"] == "interrupted"
+    finally:
+        if owner.returncode is None:
+            owner.kill()
+            await owner.wait()
+        await b.aclose()
+        await b.log.aclose()
+
+
+@redis_only
+async def test_recover_interrupts_only_the_streaming_answers_whose_run_has_no_owner(
+    new_log: NewLog, replica: Callable[..., RunManager]
+) -> None:
+    async with asyncio.timeout(10):
+        recorder = MemoryRecorder()
+        a, b = replica(recorder), replica(recorder)
+        live = await start_answer(a, recorder, ScriptedBackend(SLOW, delay=DELAY), "run_live")
+        # A run whose replica went away mid-answer: its log is there, nobody renews it.
+        gone = new_log(owner_ttl=OWNER_TTL)
+        recorder.expect("run_orphan", "msg_orphan")
+        await gone.append(
+            "run_orphan",
+            Start("run_orphan", "conv_o", "msg_orphan", "chat", "scripted", datetime.now(UTC)),
+        )
+        await gone.append("run_orphan", Delta("half an"))
+        await gone.append("run_orphan", Delta(" answer"))
+        # An answer whose run's log is gone altogether (retention, a Redis restart).
+        recorder.expect("run_vanished", "msg_vanished")
+        assert b.shared is not None
+        while not await b.shared.orphans(["run_orphan"]):  # noqa: ASYNC110
+            await asyncio.sleep(BEAT)
+
+        assert await b.recover() == 2
+
+        assert recorder.answers["msg_orphan"].status == "interrupted"
+        assert recorder.answers["msg_orphan"].content == "half an answer"
+        assert recorder.answers["msg_vanished"].status == "interrupted"
+        assert recorder.answers[live.message_id].status == "streaming"
+        assert live.status == "running"
+        orphan = await drain(b, "run_orphan")
+        assert events(orphan)[1:] == [Delta("half an"), Delta(" answer"), LOST.event]
+        assert await b.recover() == 0  # nothing left to do

@@ -26,6 +26,11 @@ class RunNotFound(NotFound):
     code = "run_not_found"
 
 
+class LogEnded(RuntimeError):
+    """An append to a log that has ended: a bug in one process; across replicas, a run that
+    another replica ended because this one's heartbeat lapsed."""
+
+
 class EventLogUnavailable(ApiError):
     """The log's server does not answer: a 503 before a stream, a retryable `error` event in
     one. Temporary: the client reconnects once the server is back."""

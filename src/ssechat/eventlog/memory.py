@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import math
 
-from ssechat.eventlog import Batch, RunNotFound
+from ssechat.eventlog import Batch, LogEnded, RunNotFound
 from ssechat.events import Event
 
 # Cap on one read so that replaying a long run to a slow client is written in slices.
@@ -82,7 +82,7 @@ class MemoryEventLog:
         if log is None:
             log = self._logs[run_id] = _Log()
         if log.closed:
-            raise RuntimeError(f"run {run_id} has ended; its log takes no more events")
+            raise LogEnded(f"run {run_id} has ended; its log takes no more events")
         log.events.append(event)
         log.wake()
         return len(log.events)

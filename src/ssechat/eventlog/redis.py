@@ -22,6 +22,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from collections.abc import AsyncIterator, Collection, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -29,19 +30,23 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError, ResponseError, TimeoutError
+from redis.exceptions import ConnectionError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeout
 
 from ssechat import events as codec
-from ssechat.eventlog import Batch, EventLogUnavailable, RunNotFound
+from ssechat.eventlog import Batch, EventLogUnavailable, LogEnded, RunNotFound
 from ssechat.eventlog.memory import MAX_BATCH, MemoryEventLog
 from ssechat.events import Event
 from ssechat.ids import new_id
 
 logger = logging.getLogger("ssechat.eventlog.redis")
 
-# How long one XREAD blocks: below the client's socket timeout, and the pace at which a copy
-# nobody reads any more is noticed.
+# How long one XREAD blocks: the pace at which a copy nobody reads any more is noticed.
 BLOCK_S = 2.0
+# How long a command may take before Redis counts as unavailable (XREAD: on top of BLOCK_S).
+COMMAND_TIMEOUT_S = 3.0
+# What "Redis does not answer" looks like: refused, dropped, or silent past the timeout.
+UNREACHABLE = (ConnectionError, RedisTimeout, TimeoutError, OSError)
 IDLE_S = 60.0  # a copy nobody has read for this long is dropped (read again from Redis)
 COPY_RETENTION_S = 30.0  # an ended run's local copy; after that, reads go back to Redis
 
@@ -89,11 +94,16 @@ return 1
 
 @asynccontextmanager
 async def _reachable() -> AsyncIterator[None]:
-    """Redis not answering is `EventLogUnavailable` (503 / a retryable error event)."""
+    """Redis not answering is `EventLogUnavailable` (503 / a retryable error event).
+
+    The time limit is ours, not the client's `socket_timeout`: redis-py enforces that with
+    `asyncio.wait_for`, which on Python 3.11 can swallow a cancel that lands meanwhile, and a
+    run's cancel must never be lost."""
     try:
-        yield
-    except (ConnectionError, TimeoutError, OSError) as exc:
-        raise EventLogUnavailable(f"the event log (Redis) is unavailable: {exc}") from exc
+        async with asyncio.timeout(COMMAND_TIMEOUT_S):
+            yield
+    except UNREACHABLE as exc:
+        raise EventLogUnavailable(f"the event log (Redis) is unavailable: {exc!r}") from exc
 
 
 def _ms(seconds: float) -> int:
@@ -116,7 +126,7 @@ class RedisEventLog:
         # One retry without delay: enough to replace a pooled connection that a Redis
         # restart closed, and a Redis that is down still fails fast (a 503, not a hang).
         self._redis = aioredis.from_url(
-            url, socket_connect_timeout=2.0, socket_timeout=BLOCK_S + 3, retry=Retry(NoBackoff(), 1)
+            url, socket_connect_timeout=2.0, socket_timeout=None, retry=Retry(NoBackoff(), 1)
         )
         self._retention = retention
         self._owner_ttl = owner_ttl
@@ -150,7 +160,7 @@ class RedisEventLog:
                 return int(await self._append(keys, args))
             except ResponseError as exc:
                 if "ENDED" in str(exc):
-                    raise RuntimeError(
+                    raise LogEnded(
                         f"run {run_id} has ended; its log takes no more events"
                     ) from None
                 raise
@@ -178,11 +188,18 @@ class RedisEventLog:
         if not owned and not followed:
             return set()
         owned = list(owned)
+        ttl = _ms(self._owner_ttl)
+        # Marks of replicas are members of one sorted set per run, scored by when they lapse:
+        # every replica's mark stays visible to the others.
+        lapse = int(time.time() * 1000) + ttl
         async with _reachable(), self._redis.pipeline(transaction=False) as pipe:
             for run_id in owned:
-                pipe.set(self._key(run_id, "owner"), self.replica, px=_ms(self._owner_ttl))
+                pipe.set(self._key(run_id, "owner"), self.replica, px=ttl)
+                # A run quiet for longer than its retention must not expire while it runs.
+                pipe.pexpire(self._key(run_id), _ms(self._retention + self._owner_ttl))
             for run_id in followed:
-                pipe.set(self._key(run_id, "watch"), self.replica, px=_ms(self._owner_ttl))
+                pipe.zadd(self._key(run_id, "watch"), {self.replica: lapse})
+                pipe.pexpire(self._key(run_id, "watch"), ttl)
             for run_id in owned:
                 pipe.exists(self._key(run_id, "cancel"))
             replies = await pipe.execute()
@@ -196,8 +213,10 @@ class RedisEventLog:
 
     async def followed_elsewhere(self, run_id: str) -> bool:
         async with _reachable():
-            mark = await self._redis.get(self._key(run_id, "watch"))
-        return mark is not None and mark != self.replica.encode()
+            live = await self._redis.zrangebyscore(
+                self._key(run_id, "watch"), int(time.time() * 1000), "+inf"
+            )
+        return any(replica != self.replica.encode() for replica in live)
 
     async def orphans(self, run_ids: Collection[str]) -> Mapping[str, bool]:
         run_ids = list(run_ids)
@@ -275,9 +294,10 @@ class RedisEventLog:
         key = self._key(run_id)
         try:
             while True:
-                reply: Any = await self._redis.xread(
-                    {key: last}, count=MAX_BATCH, block=_ms(BLOCK_S)
-                )
+                async with asyncio.timeout(BLOCK_S + COMMAND_TIMEOUT_S):
+                    reply: Any = await self._redis.xread(
+                        {key: last}, count=MAX_BATCH, block=_ms(BLOCK_S)
+                    )
                 if reply:
                     following = await self._copy(run_id, reply[0][1])
                     if following is None:
@@ -286,7 +306,7 @@ class RedisEventLog:
                 elif loop.time() - self._last_read.get(run_id, 0.0) > IDLE_S:
                     self._copies.discard(run_id)
                     return
-        except (ConnectionError, TimeoutError, OSError) as exc:
+        except UNREACHABLE as exc:
             # The readers are woken and read again, which asks Redis and reports it down.
             logger.warning("run %s: lost the event log: %s", run_id, exc)
             self._copies.discard(run_id)
