@@ -123,6 +123,13 @@ def answer(server: Server, conversation_id: str) -> dict[str, Any]:
     return message
 
 
+def assert_ends_retryably(stream: Stream, code: str) -> None:
+    assert stream.types[-1] == "error"
+    error = stream.of("error")[0]
+    assert error["code"] == code
+    assert error["retryable"] is True
+
+
 def wait_for(check: Callable[[], bool], within: float, what: str) -> None:
     deadline = time.monotonic() + within
     while not check():
@@ -181,13 +188,11 @@ def test_killing_the_replica_that_runs_an_answer_interrupts_it_for_followers_els
     seen = follower.join(HEARTBEAT_TIMEOUT + 10)
 
     assert time.monotonic() - killed < HEARTBEAT_TIMEOUT + 5
-    assert seen.types[-1] == "error"
-    error = seen.of("error")[0]
-    assert error["code"] == "interrupted"
-    assert error["retryable"] is True
+    assert_ends_retryably(seen, "interrupted")
     assert ids(seen) == list(range(1, len(ids(seen)) + 1))
+    # The replica that ended the run saves it just after (ending it is what elects it).
+    wait_for(lambda: answer(b, conversation)["status"] == "interrupted", 5, "saved")
     stored = answer(b, conversation)
-    assert stored["status"] == "interrupted"
     assert stored["content"] == deltas(seen)  # what was generated is kept, all of it
     assert TEXT.startswith(stored["content"])
     assert stored["content"]
@@ -203,11 +208,7 @@ def test_without_redis_replicas_answer_503_end_streams_retryably_and_recover(
     time.sleep(0.5)
     redis.stop()
     try:
-        cut = follower.join(15)
-        assert cut.types[-1] == "error"
-        error = cut.of("error")[0]
-        assert error["code"] == "event_log_unavailable"
-        assert error["retryable"] is True
+        assert_ends_retryably(follower.join(15), "event_log_unavailable")
 
         assert_unavailable(b, "event_log", "event_log_unavailable")
         # What the run had generated is saved, with how it ended.
