@@ -53,7 +53,12 @@ def open_event_log(settings: Settings) -> EventLog:
     """In memory for one process; on Redis Streams, shared, when `redis_url` is set."""
     if settings.redis_url is None:
         return MemoryEventLog(retention=settings.event_retention)
-    from ssechat.eventlog.redis import RedisEventLog  # the `redis` extra: only when asked for
+    try:
+        from ssechat.eventlog.redis import RedisEventLog  # the `redis` extra: only when asked
+    except ImportError as exc:
+        raise RuntimeError(
+            'redis_url needs the Redis client: pip install "ssechat[redis]"'
+        ) from exc
 
     return RedisEventLog(
         settings.redis_url,
