@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -191,3 +192,15 @@ async def test_deleting_a_conversation_deletes_its_messages(store: Store) -> Non
     assert await store.delete_conversation("alice", "c")
     assert await store.get_conversation("alice", "c") is None
     assert await store.run_owner("run_1") is None
+
+
+async def test_a_hundred_and_fifty_turns_at_once_are_all_stored(store: Store) -> None:
+    # SQLite fails a transaction that reads before it writes at once ("database is locked")
+    # when another wrote meanwhile: concurrent chats must take turns instead of getting 503s.
+    turns = await asyncio.gather(
+        *(turn(store, f"user{n % 7}", f"conv{n % 11}", f"q{n}", n) for n in range(150))
+    )
+    assert len({t.run_id for t in turns}) == 150  # type: ignore[attr-defined]
+    assert set(await store.streaming_runs(older_than=-1, limit=1000)) == {
+        f"run_{n}" for n in range(150)
+    }

@@ -75,7 +75,7 @@ async def ingest(
         vectors = [to_bytes(v) for v in embedded]
     for attempt in range(2):  # a concurrent ingest of the same new uri may win the insert
         try:
-            async with store.session.begin() as s:
+            async with store.begin() as s:
                 await _ensure_user(s, user)
                 doc = await s.scalar(
                     select(Document).where(Document.user_id == user, Document.uri == uri)
@@ -113,7 +113,7 @@ async def ingest(
 
 async def list_documents(store: Store, user: str, *, limit: int = 1000) -> Sequence[Document]:
     """The user's documents, most recently ingested first."""
-    async with store.session() as s:
+    async with store.read() as s:
         query = (
             select(Document)
             .where(Document.user_id == user)
@@ -124,7 +124,7 @@ async def list_documents(store: Store, user: str, *, limit: int = 1000) -> Seque
 
 
 async def get_document(store: Store, user: str, document_id: str) -> Document | None:
-    async with store.session() as s:
+    async with store.read() as s:
         found: Document | None = await s.scalar(
             select(Document).where(Document.user_id == user, Document.id == document_id)
         )
@@ -133,7 +133,7 @@ async def get_document(store: Store, user: str, document_id: str) -> Document | 
 
 async def delete_document(store: Store, user: str, document_id: str) -> bool:
     """Delete a document of the user's with its chunks; False if there is none."""
-    async with store.session.begin() as s:
+    async with store.begin() as s:
         doc = await s.scalar(
             select(Document).where(Document.user_id == user, Document.id == document_id)
         )
@@ -146,7 +146,7 @@ async def delete_document(store: Store, user: str, document_id: str) -> bool:
 
 
 async def count_chunks(store: Store, user: str) -> int:
-    async with store.session() as s:
+    async with store.read() as s:
         count = await s.scalar(
             select(func.count())
             .select_from(DocumentChunk)
@@ -195,7 +195,7 @@ async def ingest_files(
 
 
 async def _by_uri(store: Store, user: str, uri: str) -> Document | None:
-    async with store.session() as s:
+    async with store.read() as s:
         found: Document | None = await s.scalar(
             select(Document).where(Document.user_id == user, Document.uri == uri)
         )

@@ -124,7 +124,7 @@ async def search(
 ) -> list[Hit]:
     """The user's `top_k` best chunks for `question`, best first, keeping only those that
     cover at least `min_coverage` of its terms or (dense) reach `min_similarity`."""
-    async with store.session() as s:
+    async with store.read() as s:
         dialect = store.engine.dialect.name
         full_text = await _full_text(s, dialect, user, question, candidates)
         dense = await _dense(s, user, question, embedder, candidates) if embedder else []

@@ -103,7 +103,7 @@ async def export_csv(
     await asyncio.to_thread(_write_private, path, data)
     now = utcnow()
     try:
-        async with store.session.begin() as s:
+        async with store.begin() as s:
             if await s.get(User, user) is None:
                 s.add(User(id=user))
                 await s.flush()
@@ -130,7 +130,7 @@ async def find_export(store: Store, files_dir: Path, user: str, name: str) -> Pa
     """The file's path if `user` owns it and it has not expired; else None."""
     if not _NAME.match(name):
         return None
-    async with store.session() as s:
+    async with store.read() as s:
         found = await s.scalar(
             select(File.name).where(
                 File.name == name, File.user_id == user, File.expires_at > utcnow()
@@ -142,7 +142,7 @@ async def find_export(store: Store, files_dir: Path, user: str, name: str) -> Pa
 
 async def sweep(store: Store, files_dir: Path) -> int:
     """Delete expired files (rows, then bytes); return how many."""
-    async with store.session.begin() as s:
+    async with store.begin() as s:
         names = list(await s.scalars(select(File.name).where(File.expires_at <= utcnow())))
         if names:
             await s.execute(delete(File).where(File.name.in_(names)))

@@ -5,10 +5,11 @@ The schema is owned by the Alembic migrations in `migrations/`, applied at start
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from collections.abc import AsyncIterator, Collection, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -66,6 +67,11 @@ class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.session = async_sessionmaker(engine, expire_on_commit=False)
+        # SQLite has one writer at a time, and a transaction that reads before it writes
+        # fails at once with "database is locked" (no busy wait) when another wrote since it
+        # began: with a hundred chats at once, some would get a 503. Taking turns in the
+        # process costs nothing a single SQLite writer was not already paying.
+        self._write_turn = asyncio.Lock() if engine.dialect.name == "sqlite" else nullcontext()
 
     @classmethod
     async def open(cls, url: str) -> Store:
@@ -84,20 +90,24 @@ class Store:
         await self.engine.dispose()
 
     @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncSession]:
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for reading; a database that does not answer is a 503."""
         with _unavailable_as_503():
             async with self.session() as s:
                 yield s
 
     @asynccontextmanager
-    async def _begin(self) -> AsyncIterator[AsyncSession]:
-        with _unavailable_as_503():
-            async with self.session.begin() as s:
-                yield s
+    async def begin(self) -> AsyncIterator[AsyncSession]:
+        """A transaction, committed at the end: every write goes through here (on SQLite,
+        one at a time); a database that does not answer is a 503."""
+        async with self._write_turn:
+            with _unavailable_as_503():
+                async with self.session.begin() as s:
+                    yield s
 
     async def ping(self) -> None:
         """Raise `StoreUnavailable` if the database cannot be reached."""
-        async with self._read() as s:
+        async with self.read() as s:
             await s.execute(text("SELECT 1"))
 
     # -- users and keys ------------------------------------------------------------------
@@ -105,28 +115,28 @@ class Store:
     async def create_key(self, user_id: str) -> str:
         """A new API key for `user_id` (created if needed); only its hash is kept."""
         key = KEY_PREFIX + secrets.token_urlsafe(32)
-        async with self._begin() as s:
+        async with self.begin() as s:
             await _ensure_user(s, user_id)
             s.add(ApiKey(hash=hash_key(key), prefix=key[: len(KEY_PREFIX) + 6], user_id=user_id))
         return key
 
     async def user_for_key(self, key: str) -> str | None:
-        async with self._read() as s:
+        async with self.read() as s:
             found: str | None = await s.scalar(
                 select(ApiKey.user_id).where(ApiKey.hash == hash_key(key))
             )
             return found
 
     async def has_keys(self) -> bool:
-        async with self._read() as s:
+        async with self.read() as s:
             return bool(await s.scalar(select(func.count()).select_from(ApiKey)))
 
     async def list_keys(self) -> Sequence[ApiKey]:
-        async with self._read() as s:
+        async with self.read() as s:
             return (await s.scalars(select(ApiKey).order_by(ApiKey.created_at))).all()
 
     async def revoke_key(self, prefix: str) -> int:
-        async with self._begin() as s:
+        async with self.begin() as s:
             result = await s.execute(delete(ApiKey).where(ApiKey.prefix == prefix))
             return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
@@ -212,7 +222,7 @@ class Store:
 
         for _ in range(2):  # a concurrent resubmit may win the unique constraint once
             try:
-                async with self._begin() as s:
+                async with self.begin() as s:
                     return await attempt(s)
             except IntegrityError:
                 continue
@@ -220,7 +230,7 @@ class Store:
 
     async def save_text(self, message_id: str, text: str) -> None:
         """Save a streaming answer's text so far (a crash loses at most what came since)."""
-        async with self._begin() as s:
+        async with self.begin() as s:
             await s.execute(update(Message).where(Message.id == message_id).values(content=text))
 
     async def finish(
@@ -238,7 +248,7 @@ class Store:
         query = update(Message).where(Message.id == message_id)
         if only_if_streaming:
             query = query.where(Message.status == "streaming")
-        async with self._begin() as s:
+        async with self.begin() as s:
             await s.execute(
                 query.values(status=status, content=content, updated_at=utcnow(), **fields)
             )
@@ -246,7 +256,7 @@ class Store:
     async def streaming_runs(self, older_than: float, limit: int = 100) -> list[str]:
         """Runs whose answer has been `streaming` for more than `older_than` seconds."""
         since = utcnow() - timedelta(seconds=older_than)
-        async with self._read() as s:
+        async with self.read() as s:
             found = await s.scalars(
                 select(Message.run_id)
                 .where(Message.status == "streaming", Message.created_at < since)
@@ -261,13 +271,13 @@ class Store:
         query = update(Message).where(Message.status == "streaming")
         if run_ids is not None:
             query = query.where(Message.run_id.in_(list(run_ids)))
-        async with self._begin() as s:
+        async with self.begin() as s:
             result = await s.execute(query.values(status="interrupted", updated_at=utcnow()))
             return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def run_owner(self, run_id: str) -> str | None:
         """The user whose message a run answers; None for an unknown run."""
-        async with self._read() as s:
+        async with self.read() as s:
             owner: str | None = await s.scalar(
                 select(Conversation.user_id)
                 .join(Message, Message.conversation_pk == Conversation.pk)
@@ -279,7 +289,7 @@ class Store:
     # -- conversations -------------------------------------------------------------------
 
     async def create_conversation(self, user_id: str, title: str = "") -> Conversation:
-        async with self._begin() as s:
+        async with self.begin() as s:
             await _ensure_user(s, user_id)
             conv = Conversation(id=new_id("conv"), user_id=user_id, title=title)
             s.add(conv)
@@ -297,13 +307,13 @@ class Store:
                 | ((Conversation.updated_at == at) & (Conversation.pk < pk))
             )
         query = query.order_by(Conversation.updated_at.desc(), Conversation.pk.desc()).limit(limit)
-        async with self._read() as s:
+        async with self.read() as s:
             return (await s.scalars(query)).all()
 
     async def get_conversation(
         self, user_id: str, conversation_id: str
     ) -> tuple[Conversation, Sequence[Message]] | None:
-        async with self._read() as s:
+        async with self.read() as s:
             conv = await _conversation(s, user_id, conversation_id)
             if conv is None:
                 return None
@@ -315,14 +325,14 @@ class Store:
     async def rename_conversation(
         self, user_id: str, conversation_id: str, title: str
     ) -> Conversation | None:
-        async with self._begin() as s:
+        async with self.begin() as s:
             conv = await _conversation(s, user_id, conversation_id)
             if conv is not None:
                 conv.title, conv.updated_at = title, utcnow()
             return conv
 
     async def delete_conversation(self, user_id: str, conversation_id: str) -> bool:
-        async with self._begin() as s:
+        async with self.begin() as s:
             conv = await _conversation(s, user_id, conversation_id)
             if conv is None:
                 return False
