@@ -112,6 +112,7 @@ class Run:
     stop_reason: StopReason = CANCELLED
     grace: asyncio.TimerHandle | None = None
     text: list[str] = field(default_factory=list)
+    saved: int = 0  # pieces of `text` saved so far
     usage: Usage | None = None
     sources: tuple[Source, ...] = ()
     sql: str | None = None
@@ -179,6 +180,7 @@ class RunManager:
         self._ended: dict[str, Run] = {}  # runs it ended less than `retention` s ago
         self._followers: dict[str, int] = {}  # subscribers in this process, by run
         self._heartbeat: asyncio.Task[None] | None = None
+        self._saver: asyncio.Task[None] | None = None
         self._chores: set[asyncio.Task[Any]] = set()  # what the heartbeat started
 
     async def start(
@@ -212,6 +214,8 @@ class RunManager:
             await self._record(run)
             raise
         self._ensure_heartbeat()
+        if self.recorder is not None and self._saver is None:
+            self._saver = asyncio.create_task(self._save_progress(), name="ssechat-saver")
         self._runs[run.id] = run
         run.task = asyncio.create_task(self._execute(run, pipeline, ctx), name=run.id)
         # Let the task reach its `try`: cancelled before its first step, it would end without
@@ -302,11 +306,11 @@ class RunManager:
             self.cancel(run_id, SHUTDOWN)
         await asyncio.gather(*tasks, return_exceptions=True)
         # Only now: the heartbeat kept this replica's marks alive while the runs finished.
-        background = [*self._chores, *([self._heartbeat] if self._heartbeat else [])]
+        background = [*self._chores, *(t for t in (self._heartbeat, self._saver) if t)]
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
-        self._heartbeat = None
+        self._heartbeat = self._saver = None
 
     async def aclose(self) -> None:
         """Stop every run at once, as at shutdown."""
@@ -412,7 +416,6 @@ class RunManager:
         quality = None
         end: Event = Error("internal_error", "the run ended unexpectedly")
         ended_elsewhere = False
-        saver = asyncio.create_task(self._save_periodically(run)) if self.recorder else None
         self.metrics.active_runs.inc()
         try:
             async with aclosing(pipeline(ctx)) as items:
@@ -453,8 +456,6 @@ class RunManager:
             run.status = "error"
             end = Error("pipeline_error", f"the {run.pipeline!r} pipeline failed")
         finally:
-            if saver is not None:
-                saver.cancel()
             if run.grace is not None:
                 run.grace.cancel()
             run.usage = run.usage or model.usage
@@ -493,17 +494,19 @@ class RunManager:
                 raise
         _note(run, event)
 
-    async def _save_periodically(self, run: Run) -> None:
+    async def _save_progress(self) -> None:
+        """Every `save_interval`, save the text of each run that grew: one task for all of
+        them, not a timer per run waking while its stream idles."""
         assert self.recorder is not None
-        saved = 0
         while True:
             await asyncio.sleep(self.save_interval)
-            if len(run.text) != saved:
-                saved = len(run.text)
-                try:
-                    await self.recorder.save_text(run.message_id, "".join(run.text))
-                except Exception:
-                    logger.exception("run %s: could not save progress", run.id)
+            for run in list(self._runs.values()):
+                if len(run.text) != run.saved:
+                    run.saved = len(run.text)
+                    try:
+                        await self.recorder.save_text(run.message_id, "".join(run.text))
+                    except Exception:
+                        logger.exception("run %s: could not save progress", run.id)
 
     async def _record(self, run: Run, *, only_if_streaming: bool = False) -> None:
         if self.recorder is None:

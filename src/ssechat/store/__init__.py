@@ -229,9 +229,14 @@ class Store:
         raise RuntimeError("could not store the message")
 
     async def save_text(self, message_id: str, text: str) -> None:
-        """Save a streaming answer's text so far (a crash loses at most what came since)."""
+        """Save a streaming answer's text so far (a crash loses at most what came since);
+        never over an answer that has ended (a save that comes late would shorten it)."""
         async with self.begin() as s:
-            await s.execute(update(Message).where(Message.id == message_id).values(content=text))
+            await s.execute(
+                update(Message)
+                .where(Message.id == message_id, Message.status == "streaming")
+                .values(content=text)
+            )
 
     async def finish(
         self,
