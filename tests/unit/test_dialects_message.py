@@ -94,14 +94,19 @@ def test_sql_is_a_run_sql_tool_call_and_other_events_keep_their_canonical_fields
     )
 
 
+# The opening of a run stopped after its first piece of text (FAILED and CANCELLED).
+CUT_SHORT = (
+    b"id: 1\n"
+    b"event: connected\n"
+    b'data: {"status":"connected","run_id":"run_1","conversation_id":"conv_1"}\n\n'
+    b"id: 2\n"
+    b"event: message\n"
+    b'data: {"type":"text","content":"Hel","timestamp":"2026-02-01T09:00:00+00:00"}\n\n'
+)
+
+
 def test_a_failure_mid_answer_ends_with_an_error_event() -> None:
-    assert render(MessageRenderer(now=clock), FAILED) == (
-        b"id: 1\n"
-        b"event: connected\n"
-        b'data: {"status":"connected","run_id":"run_1","conversation_id":"conv_1"}\n\n'
-        b"id: 2\n"
-        b"event: message\n"
-        b'data: {"type":"text","content":"Hel","timestamp":"2026-02-01T09:00:00+00:00"}\n\n'
+    assert render(MessageRenderer(now=clock), FAILED) == CUT_SHORT + (
         b"id: 3\n"
         b"event: error\n"
         b'data: {"error":"the model server went away","code":"model_error"}\n\n'
@@ -109,16 +114,8 @@ def test_a_failure_mid_answer_ends_with_an_error_event() -> None:
 
 
 def test_a_cancelled_run_ends_with_an_error_event_with_code_cancelled() -> None:
-    assert render(MessageRenderer(now=clock), CANCELLED) == (
-        b"id: 1\n"
-        b"event: connected\n"
-        b'data: {"status":"connected","run_id":"run_1","conversation_id":"conv_1"}\n\n'
-        b"id: 2\n"
-        b"event: message\n"
-        b'data: {"type":"text","content":"Hel","timestamp":"2026-02-01T09:00:00+00:00"}\n\n'
-        b"id: 3\n"
-        b"event: error\n"
-        b'data: {"error":"the run was cancelled","code":"cancelled"}\n\n'
+    assert render(MessageRenderer(now=clock), CANCELLED) == CUT_SHORT + (
+        b'id: 3\nevent: error\ndata: {"error":"the run was cancelled","code":"cancelled"}\n\n'
     )
 
 
