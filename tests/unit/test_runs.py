@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, ClassVar
 
 import pytest
@@ -40,12 +41,30 @@ LONG = " ".join(f"word{i}" for i in range(60))  # 60 tokens: 3 s at DELAY, never
 DELAY = 0.05
 
 
+Managers = Callable[..., RunManager]
+
+
 @pytest.fixture
-async def manager(new_log: NewLog) -> AsyncIterator[RunManager]:
-    runs = RunManager(new_log())
-    yield runs
+async def managers(new_log: NewLog) -> AsyncIterator[Managers]:
+    """`managers(recorder=None, log_options=None, **options)`: RunManagers on the backend
+    under test (on Redis, logs of one deployment), all closed at the end."""
+    made: list[RunManager] = []
+
+    def make(
+        recorder: Any = None, *, log_options: dict[str, float] | None = None, **options: Any
+    ) -> RunManager:
+        made.append(RunManager(new_log(**(log_options or {})), recorder, **options))
+        return made[-1]
+
+    yield make
     async with asyncio.timeout(10):  # hang guard
-        await runs.aclose()
+        for runs in made:
+            await runs.aclose()
+
+
+@pytest.fixture
+def manager(managers: Managers) -> RunManager:
+    return managers()
 
 
 def ctx(model: Any, question: str = "What does the fox do?", **kwargs: Any) -> Context:
@@ -444,108 +463,97 @@ async def test_resuming_a_live_run_misses_nothing_and_repeats_nothing(
 
 
 async def test_a_run_nobody_watches_any_more_is_interrupted_after_the_grace_period(
-    new_log: NewLog,
+    managers: Managers,
 ) -> None:
-    runs = RunManager(new_log(), grace_period=0.1)
-    try:
-        async with asyncio.timeout(5):
-            model = ScriptedBackend(LONG, delay=DELAY)
-            run = await start_chat(runs, model)
-            sub = await runs.subscribe(run.id, 0, CanonicalRenderer())
-            await until_deltas(runs, run.id, 1)
-            loop = asyncio.get_running_loop()
-            left = loop.time()
-            await sub.aclose()
-            entries = await drain(runs, run.id)
-            waited = loop.time() - left
-            assert entries[-1][1] == Error(
-                "interrupted", "no client was listening; the run was stopped"
-            )
-            assert 0.09 <= waited < 1.0
-            assert run.status == "interrupted"
-            produced = model.tokens_generated
-            await asyncio.sleep(4 * DELAY)
-            assert model.tokens_generated == produced
-    finally:
-        await runs.aclose()
+    runs = managers(grace_period=0.1)
+    async with asyncio.timeout(5):
+        model = ScriptedBackend(LONG, delay=DELAY)
+        run = await start_chat(runs, model)
+        sub = await runs.subscribe(run.id, 0, CanonicalRenderer())
+        await until_deltas(runs, run.id, 1)
+        loop = asyncio.get_running_loop()
+        left = loop.time()
+        await sub.aclose()
+        entries = await drain(runs, run.id)
+        waited = loop.time() - left
+        assert entries[-1][1] == Error(
+            "interrupted", "no client was listening; the run was stopped"
+        )
+        assert 0.09 <= waited < 1.0
+        assert run.status == "interrupted"
+        produced = model.tokens_generated
+        await asyncio.sleep(4 * DELAY)
+        assert model.tokens_generated == produced
 
 
-async def test_resubscribing_within_the_grace_period_keeps_the_run_alive(new_log: NewLog) -> None:
-    runs = RunManager(new_log(), grace_period=0.1)
-    try:
-        async with asyncio.timeout(5):
-            text = " ".join(f"w{i}" for i in range(12))  # about 0.6 s at DELAY
-            run = await start_chat(runs, ScriptedBackend(text, delay=DELAY))
-            first = await runs.subscribe(run.id, 0, CanonicalRenderer())
-            await until_deltas(runs, run.id, 1)
-            await first.aclose()
-            await asyncio.sleep(0.05)
-            second = await runs.subscribe(run.id, 0, CanonicalRenderer())
-            await asyncio.sleep(0.2)  # well past the first grace deadline
-            assert run.status == "running"
-            entries = await drain(runs, run.id)
-            await second.aclose()
-            assert only(entries, Complete).text == text
-            assert run.status == "complete"
-    finally:
-        await runs.aclose()
+async def test_resubscribing_within_the_grace_period_keeps_the_run_alive(
+    managers: Managers,
+) -> None:
+    runs = managers(grace_period=0.1)
+    async with asyncio.timeout(5):
+        text = " ".join(f"w{i}" for i in range(12))  # about 0.6 s at DELAY
+        run = await start_chat(runs, ScriptedBackend(text, delay=DELAY))
+        first = await runs.subscribe(run.id, 0, CanonicalRenderer())
+        await until_deltas(runs, run.id, 1)
+        await first.aclose()
+        await asyncio.sleep(0.05)
+        second = await runs.subscribe(run.id, 0, CanonicalRenderer())
+        await asyncio.sleep(0.2)  # well past the first grace deadline
+        assert run.status == "running"
+        entries = await drain(runs, run.id)
+        await second.aclose()
+        assert only(entries, Complete).text == text
+        assert run.status == "complete"
 
 
-async def test_the_run_lives_while_any_subscriber_remains(new_log: NewLog) -> None:
-    runs = RunManager(new_log(), grace_period=0.05)
-    try:
-        async with asyncio.timeout(5):
-            text = " ".join(f"w{i}" for i in range(8))
-            run = await start_chat(runs, ScriptedBackend(text, delay=DELAY))
-            one = await runs.subscribe(run.id, 0, CanonicalRenderer())
-            two = await runs.subscribe(run.id, 0, CanonicalRenderer())
-            await until_deltas(runs, run.id, 1)
-            await one.aclose()
-            entries = await drain(runs, run.id)
-            await two.aclose()
-            assert only(entries, Complete).text == text
-    finally:
-        await runs.aclose()
+async def test_the_run_lives_while_any_subscriber_remains(managers: Managers) -> None:
+    runs = managers(grace_period=0.05)
+    async with asyncio.timeout(5):
+        text = " ".join(f"w{i}" for i in range(8))
+        run = await start_chat(runs, ScriptedBackend(text, delay=DELAY))
+        one = await runs.subscribe(run.id, 0, CanonicalRenderer())
+        two = await runs.subscribe(run.id, 0, CanonicalRenderer())
+        await until_deltas(runs, run.id, 1)
+        await one.aclose()
+        entries = await drain(runs, run.id)
+        await two.aclose()
+        assert only(entries, Complete).text == text
 
 
 # In memory the stop is immediate; a shared log first asks whether another replica follows.
 @pytest.mark.parametrize("new_log", ["memory"], indirect=True)
 async def test_with_no_grace_period_the_run_stops_as_soon_as_the_last_subscriber_leaves(
-    new_log: NewLog,
+    managers: Managers,
 ) -> None:
-    runs = RunManager(new_log(), grace_period=0)
-    try:
-        async with asyncio.timeout(5):
-            model = ScriptedBackend(LONG, delay=DELAY)
-            run = await start_chat(runs, model)
-            sub = await runs.subscribe(run.id, 0, CanonicalRenderer())
-            await until_deltas(runs, run.id, 1)
-            await sub.aclose()
-            produced = model.tokens_generated  # not one more token after this
-            entries = await drain(runs, run.id)
-            assert getattr(entries[-1][1], "code", None) == "interrupted"
-            assert model.tokens_generated == produced
-            assert run.status == "interrupted"
-    finally:
-        await runs.aclose()
+    runs = managers(grace_period=0)
+    async with asyncio.timeout(5):
+        model = ScriptedBackend(LONG, delay=DELAY)
+        run = await start_chat(runs, model)
+        sub = await runs.subscribe(run.id, 0, CanonicalRenderer())
+        await until_deltas(runs, run.id, 1)
+        await sub.aclose()
+        produced = model.tokens_generated  # not one more token after this
+        entries = await drain(runs, run.id)
+        assert getattr(entries[-1][1], "code", None) == "interrupted"
+        assert model.tokens_generated == produced
+        assert run.status == "interrupted"
 
 
-async def test_a_run_nobody_ever_subscribed_to_is_not_interrupted(new_log: NewLog) -> None:
-    runs = RunManager(new_log(), grace_period=0)
-    try:
-        async with asyncio.timeout(5):
-            run = await start_chat(runs, ScriptedBackend(TEXT, delay=0.005))
-            entries = await drain(runs, run.id)
-            assert only(entries, Complete).text == TEXT
-    finally:
-        await runs.aclose()
+async def test_a_run_nobody_ever_subscribed_to_is_not_interrupted(managers: Managers) -> None:
+    runs = managers(grace_period=0)
+    async with asyncio.timeout(5):
+        run = await start_chat(runs, ScriptedBackend(TEXT, delay=0.005))
+        entries = await drain(runs, run.id)
+        assert only(entries, Complete).text == TEXT
 
 
 # --- shutdown ------------------------------------------------------------------------------
 
 
-async def test_manager_aclose_stops_running_runs_as_a_retryable_shutdown(new_log: NewLog) -> None:
-    runs = RunManager(new_log())
+async def test_manager_aclose_stops_running_runs_as_a_retryable_shutdown(
+    managers: Managers,
+) -> None:
+    runs = managers()
     async with asyncio.timeout(5):
         model = ScriptedBackend(LONG, delay=DELAY)
         run = await start_chat(runs, model)
@@ -564,9 +572,9 @@ async def test_manager_aclose_stops_running_runs_as_a_retryable_shutdown(new_log
 
 
 async def test_manager_aclose_right_after_start_still_records_the_run_as_interrupted(
-    new_log: NewLog,
+    managers: Managers,
 ) -> None:
-    runs = RunManager(new_log())
+    runs = managers()
     async with asyncio.timeout(5):
         run = await start_chat(runs, ScriptedBackend(LONG, delay=DELAY))
         await runs.aclose()
@@ -635,20 +643,10 @@ class MemoryRecorder:
 
 
 @pytest.fixture
-async def replica(new_log: NewLog) -> AsyncIterator[Callable[..., RunManager]]:
-    """`replica(recorder, **kwargs)`: a RunManager on a log shared with the test's others."""
-    made: list[RunManager] = []
-
-    def make(recorder: MemoryRecorder | None = None, **kwargs: Any) -> RunManager:
-        made.append(
-            RunManager(new_log(owner_ttl=OWNER_TTL), recorder, heartbeat_interval=BEAT, **kwargs)
-        )
-        return made[-1]
-
-    yield make
-    async with asyncio.timeout(10):  # hang guard
-        for runs in made:
-            await runs.aclose()
+def replica(managers: Managers) -> Managers:
+    """`replica(recorder, **options)`: a RunManager standing for one replica of the test's
+    deployment (a short heartbeat, and marks that lapse soon after it stops)."""
+    return partial(managers, log_options={"owner_ttl": OWNER_TTL}, heartbeat_interval=BEAT)
 
 
 async def start_answer(
