@@ -41,6 +41,7 @@ from ssechat.plugins import load_plugins
 from ssechat.runs import RunManager
 from ssechat.services import Services
 from ssechat.store import Store, sqlite_url
+from ssechat.transport import StreamingApp
 
 logger = logging.getLogger("ssechat")
 
@@ -124,7 +125,7 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A standalone ssechat server (what `ssechat serve` runs)."""
-    app = FastAPI(title="ssechat", version=__version__)
+    app = StreamingApp(title="ssechat", version=__version__)
     app.include_router(create_router(settings))
     app.include_router(web.router)  # the chat page: the standalone server's, not mount()'s
     app.add_exception_handler(ApiError, _api_error)

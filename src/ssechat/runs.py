@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, Collection, Sequence
+from collections.abc import AsyncGenerator, Callable, Collection, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -559,7 +559,25 @@ def _as_event(item: object, pipeline: str) -> Event:
 
 
 class Subscription:
-    """One response's cursor into a run's log, rendered in its dialect."""
+    """One response's cursor into a run's log, rendered in its dialect.
+
+    It is read (`next`), or, once caught up and if the log can push, it listens: each event
+    appended is rendered at once and kept until the response `take`s it, and the response is
+    told through `ready()` (a stream on the direct path of `transport.py` then writes what
+    came in one turn of the loop at once, and no task wakes per event)."""
+
+    __slots__ = (
+        "_closed",
+        "_count",
+        "_live",
+        "_pending",
+        "_ready",
+        "_render",
+        "_runs",
+        "_stop",
+        "after",
+        "run_id",
+    )
 
     def __init__(
         self, runs: RunManager, run_id: str, after: int, first: Batch, renderer: Renderer
@@ -569,6 +587,11 @@ class Subscription:
         self.after = after
         self._pending: Batch | None = first  # read while subscribing; sent first
         self._render = renderer.render
+        self._live: list[bytes] = []  # rendered while listening, not taken yet
+        self._count = 0  # events in `_live`
+        self._closed = False  # the log ended while listening
+        self._ready: Callable[[], None] | None = None
+        self._stop: Callable[[], None] | None = None
 
     @property
     def exhausted(self) -> bool:
@@ -576,6 +599,8 @@ class Subscription:
         return self._pending is not None and self._pending.closed and not self._pending.entries
 
     async def next(self, timeout: float) -> tuple[bytes, bool]:
+        if self._live or self._closed:  # left over from listening
+            return self.take()
         batch, self._pending = self._pending, None
         if batch is None:
             try:
@@ -589,10 +614,53 @@ class Subscription:
             self._runs.metrics.events_sent.inc(len(batch.entries))
         return b"".join([self._render(seq, event) for seq, event in batch.entries]), batch.closed
 
+    def listen(self, ready: Callable[[], None]) -> bool:
+        """Start listening if caught up (False: `next` has more, or the log cannot push)."""
+        if self._pending is not None or self._live or self._closed:
+            return False
+        self._stop = self._runs.log.listen(self.run_id, self.after, self._on_event)
+        if self._stop is None:
+            return False
+        self._ready = ready
+        return True
+
+    def unlisten(self) -> None:
+        if self._stop is not None:
+            self._stop()
+        self._stop = self._ready = None
+
+    def take(self) -> tuple[bytes, bool]:
+        """What came while listening, rendered, and whether the run has ended."""
+        data = b"".join(self._live)
+        self._live.clear()
+        if self._count:
+            self._runs.metrics.events_sent.inc(self._count)
+            self._count = 0
+        return data, self._closed
+
+    def _on_event(self, seq: int, event: Event | None) -> None:
+        if self._closed:
+            return
+        if event is None:
+            self._closed = True
+            self._stop = None  # an ended log has dropped its listeners
+        else:
+            self.after = seq
+            self._count += 1
+            try:
+                data = self._render(seq, event)
+            except Exception:  # one response's bug must not stop the run for every other
+                logger.exception("run %s: could not render event %d", self.run_id, seq)
+                self._closed, data = True, b""
+            if data:
+                self._live.append(data)
+        if self._ready is not None:
+            self._ready()
+
     async def _read(self, timeout: float) -> Batch:
         log = self._runs.log
         batch = await log.read(self.run_id, self.after, timeout)
-        if batch.entries and not batch.closed:
+        if batch.entries and not batch.closed and timeout > 0:
             # Woken by an event: let the loop turn once, so that what the run (and any
             # other producer) has ready joins this write. A write costs more than an
             # event: at saturation this halves them, and it delays an event by one turn.
@@ -603,6 +671,7 @@ class Subscription:
         return batch
 
     async def aclose(self) -> None:
+        self.unlisten()
         self._runs._unsubscribe(self.run_id)
 
 

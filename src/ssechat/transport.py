@@ -1,16 +1,34 @@
 """The one place that knows about sockets: an ASGI response streaming an SSE feed.
 
-It sends the headers that keep proxies from buffering, a first `retry:`, each batch the feed
-produces as one write, a `: ping` comment whenever the feed is idle for `keepalive` seconds,
-and it notices a client that goes away. Uvicorn silently drops writes to a closed socket, so
-a small task waits on `receive()` for `http.disconnect` and cancels the writer.
+It sends the headers that keep proxies from buffering, a first `retry:`, what the feed has in
+as few writes as it can, a `: ping` comment whenever the stream is idle for about `keepalive`
+seconds, and it notices a client that goes away.
+
+Two paths, the same bytes:
+
+- **Direct**, under uvicorn's httptools protocol (what `ssechat serve` runs): the headers go
+  through ASGI `send`, then the body is written to uvicorn's transport as HTTP/1.1 chunks, and
+  a stream that has caught up *listens* to its run's log instead of waiting on it. An event
+  appended is rendered in the run's own step, and one callback per turn of the event loop
+  writes everything that came in that turn: no task wakes per event, and what arrives
+  together leaves in one write. Keepalive pings and the check for a client that left are one
+  timer for all streams, not a task or a timer per stream. `StreamingApp` (the app
+  `create_app` builds) goes further: the response hands its stream back to the app, which
+  streams it after the framework's routing and middleware have returned, so an idle stream
+  keeps four frames alive, not twenty.
+- **ASGI**, under any other server or behind someone's middleware: each batch the feed
+  produces is one `send`; uvicorn silently drops writes to a closed socket, so a small task
+  waits on `receive()` for `http.disconnect` and cancels the writer.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+import weakref
+from collections.abc import Callable
+from typing import Any, ClassVar, Protocol
 
+from fastapi import FastAPI
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -23,6 +41,8 @@ HEADERS = [
     (b"connection", b"keep-alive"),
 ]
 PING = sse.encode(comment="ping")
+END = {"type": "http.response.body", "body": b"", "more_body": False}
+HANDOFF = "ssechat.handoff"  # scope key: where a response leaves its stream for the app
 
 
 class Feed(Protocol):
@@ -30,6 +50,17 @@ class Feed(Protocol):
         """The next bytes to send (b"" if nothing came within `timeout`) and whether the
         stream ends after them."""
         ...
+
+    def listen(self, ready: Callable[[], None]) -> bool:
+        """Call `ready()` whenever there is something to `take`, from now on; False if
+        `next` has something already (or the feed cannot push): read it first."""
+        ...
+
+    def take(self) -> tuple[bytes, bool]:
+        """What came while listening, and whether the stream ends after it."""
+        ...
+
+    def unlisten(self) -> None: ...
 
     async def aclose(self) -> None: ...
 
@@ -59,11 +90,37 @@ class EventStreamResponse(Response):
         self.gone = False  # the client has left (a flag: an asyncio.Event costs ~1 KiB)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        handoff = scope.get(HANDOFF)
+        if handoff is not None and not handoff:
+            handoff.append(self)  # StreamingApp streams it once the routing has returned
+            return
+        await self.stream(scope, receive, send)
+
+    async def stream(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            start = {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
+            self.raw_headers = []  # sent: not kept for the life of the stream
+            cycle = _uvicorn_cycle(send)
+            if cycle is None:
+                await self._stream_asgi(receive, send, start)
+                return
+            await send(start)
+            if cycle.chunked_encoding is not True:  # HTTP/1.0, HEAD: let uvicorn frame it
+                await self._stream_asgi(receive, send, None)
+            elif await _Direct(cycle, self.feed, self.keepalive).run(self.preamble):
+                await send(END)
+        finally:
+            await self.feed.aclose()
+
+    async def _stream_asgi(
+        self, receive: Receive, send: Send, start: dict[str, Any] | None
+    ) -> None:
         writer = asyncio.current_task()
         assert writer is not None
         watcher = asyncio.create_task(self._watch_disconnect(receive, writer))
         try:
-            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            if start is not None:
+                await send(start)
             body, done = self.preamble, False
             while not done:
                 data, done = await self.feed.next(self.keepalive)
@@ -76,10 +133,161 @@ class EventStreamResponse(Response):
             writer.uncancel()  # our own cancellation, caused by the client leaving
         finally:
             watcher.cancel()
-            await self.feed.aclose()
 
     async def _watch_disconnect(self, receive: Receive, writer: asyncio.Task[None]) -> None:
         while (await receive())["type"] != "http.disconnect":
             pass
         self.gone = True
         writer.cancel()
+
+
+def _uvicorn_cycle(send: Send) -> Any:
+    """The request cycle of uvicorn's httptools protocol behind `send`, if that is what it
+    is (its `send` unwrapped by any middleware): its transport can be written to directly."""
+    cycle = getattr(send, "__self__", None)
+    if type(cycle).__module__ != "uvicorn.protocols.http.httptools_impl":
+        return None
+    # What the direct path uses of it; a uvicorn that changed them gets the ASGI path.
+    if all(hasattr(cycle, name) for name in ("transport", "flow", "disconnected")):
+        return cycle
+    return None
+
+
+class _Direct:
+    """One stream written straight to uvicorn's transport (module docstring)."""
+
+    __slots__ = ("cycle", "feed", "keepalive", "last", "loop", "scheduled", "waiter", "write_raw")
+
+    def __init__(self, cycle: Any, feed: Feed, keepalive: float) -> None:
+        self.cycle = cycle
+        self.feed = feed
+        self.keepalive = keepalive
+        self.loop = asyncio.get_running_loop()
+        self.write_raw: Callable[[bytes], None] = cycle.transport.write
+        self.last = self.loop.time()  # of the last write: pings go to streams idle since
+        self.scheduled = False  # a flush is due this turn of the loop
+        self.waiter: asyncio.Future[None] | None = None  # set while listening
+
+    def write(self, data: bytes) -> None:
+        self.write_raw(b"%x\r\n%s\r\n" % (len(data), data))  # one HTTP/1.1 chunk
+        self.last = self.loop.time()
+
+    async def run(self, body: bytes) -> bool:
+        """Stream until the feed ends (True) or the client leaves (False)."""
+        cycle, feed, flow = self.cycle, self.feed, self.cycle.flow
+        pinger = _Pinger.of(self.loop, self.keepalive)
+        while not cycle.disconnected:
+            if flow.write_paused:  # a slow client: wait for its socket to drain, then read on
+                await flow.drain()
+                continue
+            data, done = await feed.next(0)
+            if body or data:
+                self.write(body + data)
+                body = b""
+            if done:
+                return True
+            if data:
+                continue  # there may be more: read on before listening
+            if not feed.listen(self.ready):
+                # A feed that cannot push: wait for its next bytes, or ping after a quiet
+                # `keepalive` (a client gone meanwhile is noticed at the next turn).
+                data, done = await feed.next(self.keepalive)
+                if data or not done:
+                    self.write(data or PING)
+                if done:
+                    return True
+                continue
+            self.waiter = self.loop.create_future()
+            pinger.add(self)
+            try:
+                await self.waiter
+            finally:
+                pinger.streams.discard(self)
+                feed.unlisten()
+                self.waiter = None
+        return False
+
+    def ready(self) -> None:
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write what came this turn; wake the task when it has something to do."""
+        self.scheduled = False
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return  # the task is taking over: `next` returns what is left
+        if self.cycle.disconnected:
+            waiter.set_result(None)
+            return
+        data, done = self.feed.take()
+        if data:
+            self.write(data)
+        if done or self.cycle.flow.write_paused:
+            waiter.set_result(None)
+
+    def tick(self, now: float, idle: float) -> None:
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return
+        if self.cycle.disconnected:
+            waiter.set_result(None)
+        elif now - self.last >= idle and not self.cycle.flow.write_paused:
+            self.write(PING)
+
+
+class _Pinger:
+    """Keepalive for every listening stream of one loop and interval: one timer, every
+    quarter interval while any stream listens, pings the streams idle for about an interval
+    and wakes those whose client has left."""
+
+    _all: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[float, _Pinger]]] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, interval: float) -> None:
+        self.loop = loop
+        self.tick = max(interval / 4, 0.01)
+        self.idle = interval - self.tick / 2  # pings come every interval ± tick/2
+        self.streams: set[_Direct] = set()
+        self.timer: asyncio.TimerHandle | None = None
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop, interval: float) -> _Pinger:
+        pingers = cls._all.setdefault(loop, {})
+        pinger = pingers.get(interval)
+        if pinger is None:
+            pinger = pingers[interval] = cls(loop, interval)
+        return pinger
+
+    def add(self, stream: _Direct) -> None:
+        self.streams.add(stream)
+        if self.timer is None:
+            self.timer = self.loop.call_later(self.tick, self._run)
+
+    def _run(self) -> None:
+        now = self.loop.time()
+        for stream in list(self.streams):
+            stream.tick(now, self.idle)
+        self.timer = self.loop.call_later(self.tick, self._run) if self.streams else None
+
+
+class StreamingApp(FastAPI):
+    """A FastAPI app whose `EventStreamResponse`s stream after its routing has returned.
+
+    A route's response is called deep inside Starlette's middleware and FastAPI's routing;
+    streaming there keeps every one of their frames alive for as long as the stream lasts.
+    Instead the response leaves itself in the scope and returns, and the app streams it from
+    here. Only while no middleware has been added: middleware would expect to see (and may
+    change) the response."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.user_middleware:
+            await super().__call__(scope, receive, send)
+            return
+        handoff: list[EventStreamResponse] = []
+        scope[HANDOFF] = handoff
+        await super().__call__(scope, receive, send)
+        if handoff:
+            await handoff[0].stream(scope, receive, send)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.conftest import Server
+from tests.conftest import Server, start_server, stop_server
 
 TEXT = "Streams are runs, not connections, and every client gets each event once."
 
@@ -66,6 +67,27 @@ def test_idle_streams_get_keepalive_comments(scripted: Server) -> None:
     body = b"".join(stream.chunks)
     assert body.count(b": ping\n\n") >= 2
     assert stream.of("complete")[0]["text"] == "slow answer"
+
+
+@pytest.fixture(scope="module")
+def h11(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The app under uvicorn's h11 protocol: streams take the ASGI path of `transport.py`
+    (one `send` per batch), not the direct writes of the httptools protocol."""
+    env = {"SSECHAT_MODEL_BACKEND": "scripted", "SSECHAT_KEEPALIVE_INTERVAL": "0.2"}
+    command = ("-m", "uvicorn", "--factory", "ssechat.app:create_app", "--http", "h11")
+    server = start_server(tmp_path_factory.mktemp("h11"), env, command=command)
+    yield server
+    stop_server(server)
+
+
+def test_under_another_protocol_streams_carry_the_same_events_and_pings(
+    scripted: Server, h11: Server
+) -> None:
+    ask = {"message": "hi", "params": {"text": "slow answer", "delay": 0.6}}
+    direct, asgi = scripted.chat(ask), h11.chat(ask)
+    assert [(m.event, m.id) for m in asgi.messages] == [(m.event, m.id) for m in direct.messages]
+    assert asgi.of("complete")[0]["text"] == "slow answer"
+    assert b"".join(asgi.chunks).count(b": ping\n\n") >= 2
 
 
 def test_deltas_arrive_while_the_answer_is_being_generated(scripted: Server) -> None:

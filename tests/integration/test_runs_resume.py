@@ -109,6 +109,19 @@ def test_a_run_whose_last_client_leaves_is_interrupted_after_the_grace_period(
     assert len(rest.of("delta")) < 15
 
 
+def test_a_client_that_leaves_an_idle_stream_is_noticed_within_a_keepalive(
+    servers: Any,
+) -> None:
+    # The model waits 30 s between words, so no write reveals the hang-up: only the keepalive
+    # timer's check of the connection can (every quarter interval).
+    server: Server = servers(model_backend="scripted", grace_period="0", keepalive_interval="0.4")
+    first = server.chat({"message": "hi", "params": {"text": TEXT, "delay": 30}}, stop_after=2)
+    time.sleep(1.0)
+    rest = server.stream("GET", f"/v1/runs/{first.headers['x-run-id']}/events")
+    assert rest.of("error")[0]["code"] == "interrupted"
+    assert rest.of("delta") == []
+
+
 def test_within_the_grace_period_a_run_goes_on_without_clients(scripted: Server) -> None:
     first = scripted.chat({"message": "hi", "params": SLOW}, stop_after=4)
     rest = scripted.stream("GET", f"/v1/runs/{first.headers['x-run-id']}/events")

@@ -268,6 +268,58 @@ async def test_an_open_run_is_not_dropped_by_retention(new_log: NewLog) -> None:
         assert [seq for seq, _ in (await log.read(RUN, 0, 0)).entries] == [1]
 
 
+# --- listening: the in-memory log pushes to readers that have caught up -------------------
+
+
+async def test_a_listener_gets_each_event_appended_then_the_end_in_order() -> None:
+    log = MemoryEventLog()
+    await log.append(RUN, Delta("before"))
+    heard: list[tuple[int, object]] = []
+    assert log.listen(RUN, 1, lambda seq, event: heard.append((seq, event))) is not None
+    await log.append(RUN, Delta("a"))
+    await log.append(RUN, Delta("b"))
+    await log.close(RUN)
+    assert heard == [(2, Delta("a")), (3, Delta("b")), (3, None)]
+
+
+@pytest.mark.parametrize("after", [0, 1])
+async def test_a_reader_behind_the_end_cannot_listen_it_must_read_first(after: int) -> None:
+    log = MemoryEventLog()
+    for event in deltas(2):
+        await log.append(RUN, event)
+    assert log.listen(RUN, after, lambda seq, event: None) is None
+
+
+async def test_an_ended_or_unknown_log_cannot_be_listened_to() -> None:
+    log = MemoryEventLog()
+    await log.append(RUN, Delta("a"))
+    await log.close(RUN)
+    assert log.listen(RUN, 1, lambda seq, event: None) is None
+    assert log.listen("run_unknown", 0, lambda seq, event: None) is None
+
+
+async def test_a_stopped_listener_hears_nothing_more_and_others_still_do() -> None:
+    log = MemoryEventLog()
+    await log.append(RUN, Delta("a"))
+    first: list[int] = []
+    second: list[int] = []
+    stop = log.listen(RUN, 1, lambda seq, event: first.append(seq))
+    assert stop is not None
+    assert log.listen(RUN, 1, lambda seq, event: second.append(seq)) is not None
+    await log.append(RUN, Delta("b"))
+    stop()
+    stop()  # twice is harmless
+    await log.append(RUN, Delta("c"))
+    assert (first, second) == ([2], [2, 3])
+
+
+async def test_the_redis_log_never_pushes_its_readers_read(new_log: NewLog) -> None:
+    log = new_log()
+    await log.append(RUN, Delta("a"))
+    pushes = log.listen(RUN, 1, lambda seq, event: None) is not None
+    assert pushes == isinstance(log, MemoryEventLog)
+
+
 # --- shared by several replicas (Redis only) ------------------------------------------------
 #
 # Two `RedisEventLog`s of one test share a server and a key prefix: two replicas.

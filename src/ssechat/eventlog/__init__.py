@@ -12,7 +12,7 @@ follows it, and requests to cancel it. The log only stores these marks; `runs.py
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -20,6 +20,9 @@ from ssechat.errors import ApiError, NotFound
 from ssechat.events import Event
 
 Entry = tuple[int, Event]  # (seq, event); seq counts from 1 with no gaps
+# Called with each event appended after a reader caught up (seq, event), and with (seq, None)
+# when the log ends. It runs inside `append`, in the producer's step: it must not block.
+Listener = Callable[[int, Event | None], None]
 
 
 class RunNotFound(NotFound):
@@ -61,6 +64,13 @@ class EventLog(Protocol):
 
     async def close(self, run_id: str) -> None:
         """Mark the log ended; it stays readable for the retention period, then goes."""
+        ...
+
+    def listen(self, run_id: str, after: int, listener: Listener) -> Callable[[], None] | None:
+        """Have `listener` called with every event appended from now on, if a reader at seq
+        `after` has read all there is (else, or if the log has ended, None: read first).
+        Returns the function that stops it. A backend that cannot push returns None always:
+        its readers read."""
         ...
 
     async def aclose(self) -> None:

@@ -10,14 +10,19 @@ grouped in slots of `GRAIN` seconds with one timer per slot, so ten thousand idl
 with a 15 s keepalive cost a few timers a second, and a busy stream that is woken by events
 long before its deadline costs no timer at all. A read may wait up to `GRAIN` longer than
 its timeout.
+
+A reader that has caught up may instead `listen`: the append itself hands it each new event,
+in the producer's step, with no reader woken at all (what a live stream on the direct path of
+`transport.py` does).
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable
 
-from ssechat.eventlog import Batch, LogEnded, RunNotFound
+from ssechat.eventlog import Batch, Listener, LogEnded, RunNotFound
 from ssechat.events import Event
 
 # Cap on one read so that replaying a long run to a slow client is written in slices.
@@ -26,12 +31,13 @@ GRAIN = 0.05  # seconds: the resolution of read timeouts
 
 
 class _Log:
-    __slots__ = ("closed", "events", "readers")
+    __slots__ = ("closed", "events", "listeners", "readers")
 
     def __init__(self) -> None:
         self.events: list[Event] = []
         self.closed = False
         self.readers: set[asyncio.Future[None]] = set()
+        self.listeners: list[Listener] = []
 
     def wake(self) -> None:
         if self.readers:
@@ -84,8 +90,11 @@ class MemoryEventLog:
         if log.closed:
             raise LogEnded(f"run {run_id} has ended; its log takes no more events")
         log.events.append(event)
+        seq = len(log.events)
+        for listener in log.listeners:
+            listener(seq, event)
         log.wake()
-        return len(log.events)
+        return seq
 
     async def read(self, run_id: str, after: int, timeout: float) -> Batch:
         log = self._logs.get(run_id)
@@ -110,8 +119,23 @@ class MemoryEventLog:
         if log is None or log.closed:
             return
         log.closed = True
+        listeners, log.listeners = log.listeners, []
+        for listener in listeners:
+            listener(len(log.events), None)
         log.wake()
         asyncio.get_running_loop().call_later(self._retention, self._logs.pop, run_id, None)
+
+    def listen(self, run_id: str, after: int, listener: Listener) -> Callable[[], None] | None:
+        log = self._logs.get(run_id)
+        if log is None or log.closed or after < len(log.events):
+            return None
+        log.listeners.append(listener)
+
+        def stop() -> None:
+            if listener in log.listeners:
+                log.listeners.remove(listener)
+
+        return stop
 
     def __contains__(self, run_id: object) -> bool:
         return run_id in self._logs

@@ -23,7 +23,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Collection, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -34,7 +34,7 @@ from redis.exceptions import ConnectionError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeout
 
 from ssechat import events as codec
-from ssechat.eventlog import Batch, EventLogUnavailable, LogEnded, RunNotFound
+from ssechat.eventlog import Batch, EventLogUnavailable, Listener, LogEnded, RunNotFound
 from ssechat.eventlog.memory import MAX_BATCH, MemoryEventLog
 from ssechat.events import Event
 from ssechat.ids import new_id
@@ -174,6 +174,11 @@ class RedisEventLog:
 
     async def close(self, run_id: str) -> None:
         await self._finish(run_id, None, only_if_orphaned=False)
+
+    def listen(self, run_id: str, after: int, listener: Listener) -> Callable[[], None] | None:
+        # Readers read: each read is what tells the copy's follower that someone still
+        # follows the run (IDLE_S), and what reports Redis down to them.
+        return None
 
     async def aclose(self) -> None:
         for task in self._followers.values():
