@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable, Collection, Sequence
+from collections.abc import AsyncGenerator, Callable, Collection, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -81,7 +81,9 @@ SWEEP_S = 30.0  # how often a replica looks for answers that a vanished replica 
 class Recorder(Protocol):
     """Where answers are saved (the store)."""
 
-    async def save_text(self, message_id: str, text: str) -> None: ...
+    async def save_texts(self, texts: Mapping[str, str]) -> None:
+        """Save the text so far of answers still streaming, by message id."""
+        ...
 
     async def finish(
         self,
@@ -495,18 +497,20 @@ class RunManager:
         _note(run, event)
 
     async def _save_progress(self) -> None:
-        """Every `save_interval`, save the text of each run that grew: one task for all of
-        them, not a timer per run waking while its stream idles."""
+        """Every `save_interval`, save the text of each run that grew: one task and one
+        transaction for all of them, not a timer and a write per run."""
         assert self.recorder is not None
         while True:
             await asyncio.sleep(self.save_interval)
-            for run in list(self._runs.values()):
-                if len(run.text) != run.saved:
-                    run.saved = len(run.text)
-                    try:
-                        await self.recorder.save_text(run.message_id, "".join(run.text))
-                    except Exception:
-                        logger.exception("run %s: could not save progress", run.id)
+            grown = [run for run in self._runs.values() if len(run.text) != run.saved]
+            if not grown:
+                continue
+            for run in grown:
+                run.saved = len(run.text)
+            try:
+                await self.recorder.save_texts({r.message_id: "".join(r.text) for r in grown})
+            except Exception:
+                logger.exception("could not save the progress of %d runs", len(grown))
 
     async def _record(self, run: Run, *, only_if_streaming: bool = False) -> None:
         if self.recorder is None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -612,8 +612,10 @@ class MemoryRecorder:
         """An answer the API has stored as `streaming` before starting its run."""
         self.answers[message_id] = Answer(run_id)
 
-    async def save_text(self, message_id: str, text: str) -> None:
-        self.answers[message_id].content = text
+    async def save_texts(self, texts: Mapping[str, str]) -> None:
+        for message_id, text in texts.items():
+            if self.answers[message_id].status == "streaming":
+                self.answers[message_id].content = text
 
     async def finish(
         self,

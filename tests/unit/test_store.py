@@ -130,12 +130,31 @@ async def test_two_users_may_choose_the_same_conversation_id(store: Store) -> No
 
 async def test_answers_left_streaming_become_interrupted(store: Store) -> None:
     await turn(store, "alice", "c", "q", 1)
-    await store.save_text("msg_1", "partial")
+    await store.save_texts({"msg_1": "partial"})
     assert await store.interrupt_streaming() == 1
     found = await store.get_conversation("alice", "c")
     assert found is not None
     answer = found[1][1]
     assert (answer.status, answer.content) == ("interrupted", "partial")
+
+
+async def test_progress_of_several_answers_is_saved_at_once_never_over_an_ended_one(
+    store: Store,
+) -> None:
+    await turn(store, "alice", "c", "q1", 1)
+    await turn(store, "alice", "d", "q2", 2)
+    await store.finish("msg_2", status="complete", content="the whole answer")
+    await store.save_texts({"msg_1": "so far", "msg_2": "a late, shorter save"})
+    texts = {}
+    for conv in ("c", "d"):
+        found = await store.get_conversation("alice", conv)
+        assert found is not None
+        answer = found[1][1]
+        texts[answer.id] = (answer.status, answer.content)
+    assert texts == {
+        "msg_1": ("streaming", "so far"),
+        "msg_2": ("complete", "the whole answer"),
+    }
 
 
 async def test_only_the_named_runs_answers_are_interrupted(store: Store) -> None:

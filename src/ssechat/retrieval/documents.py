@@ -19,14 +19,13 @@ from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from ssechat.errors import ApiError
 from ssechat.ids import new_id
 from ssechat.retrieval.chunking import chunk
 from ssechat.retrieval.embeddings import Embedder, to_bytes
 from ssechat.retrieval.loaders import MIME_TYPES, EmptyDocument, load, mime_for
-from ssechat.store.tables import Document, DocumentChunk, User, utcnow
+from ssechat.store.tables import Document, DocumentChunk, utcnow
 
 if TYPE_CHECKING:
     from ssechat.config import Settings
@@ -76,7 +75,7 @@ async def ingest(
     for attempt in range(2):  # a concurrent ingest of the same new uri may win the insert
         try:
             async with store.begin() as s:
-                await _ensure_user(s, user)
+                await store.ensure_user(s, user)
                 doc = await s.scalar(
                     select(Document).where(Document.user_id == user, Document.uri == uri)
                 )
@@ -200,9 +199,3 @@ async def _by_uri(store: Store, user: str, uri: str) -> Document | None:
             select(Document).where(Document.user_id == user, Document.uri == uri)
         )
         return found
-
-
-async def _ensure_user(s: AsyncSession, user: str) -> None:
-    if await s.get(User, user) is None:
-        s.add(User(id=user))
-        await s.flush()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-from collections.abc import AsyncIterator, Collection, Iterator, Sequence
+from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,7 +17,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, delete, event, func, select, text, update
+from sqlalchemy import Connection, bindparam, delete, event, func, select, text, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -72,6 +72,7 @@ class Store:
         # began: with a hundred chats at once, some would get a 503. Taking turns in the
         # process costs nothing a single SQLite writer was not already paying.
         self._write_turn = asyncio.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+        self._users: set[str] = set()  # users known to exist (users are never deleted)
 
     @classmethod
     async def open(cls, url: str) -> Store:
@@ -105,6 +106,17 @@ class Store:
                 async with self.session.begin() as s:
                     yield s
 
+    async def ensure_user(self, s: AsyncSession, user_id: str) -> None:
+        """Create the user on first sight, in transaction `s`. A user found committed is
+        remembered, so a user's later requests skip the query."""
+        if user_id in self._users:
+            return
+        if await s.get(User, user_id) is None:
+            s.add(User(id=user_id))
+            await s.flush()  # not remembered yet: this transaction may still roll back
+        else:
+            self._users.add(user_id)
+
     async def ping(self) -> None:
         """Raise `StoreUnavailable` if the database cannot be reached."""
         async with self.read() as s:
@@ -116,7 +128,7 @@ class Store:
         """A new API key for `user_id` (created if needed); only its hash is kept."""
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         async with self.begin() as s:
-            await _ensure_user(s, user_id)
+            await self.ensure_user(s, user_id)
             s.add(ApiKey(hash=hash_key(key), prefix=key[: len(KEY_PREFIX) + 6], user_id=user_id))
         return key
 
@@ -159,7 +171,7 @@ class Store:
         already seen in this conversation, return the earlier turn untouched."""
 
         async def attempt(s: AsyncSession) -> Turn:
-            await _ensure_user(s, user_id)
+            await self.ensure_user(s, user_id)
             conv = None
             if conversation_id is not None:
                 conv = await s.scalar(
@@ -167,30 +179,37 @@ class Store:
                         Conversation.user_id == user_id, Conversation.id == conversation_id
                     )
                 )
+            now = utcnow()
+            history: tuple[Message, ...] = ()  # a new conversation's, and it is created `now`
             if conv is None:
                 conv = Conversation(
-                    id=conversation_id or new_id("conv"), user_id=user_id, title=_title(question)
+                    id=conversation_id or new_id("conv"),
+                    user_id=user_id,
+                    title=_title(question),
+                    created_at=now,
+                    updated_at=now,
                 )
                 s.add(conv)
                 await s.flush()
-            elif client_message_id is not None:
-                earlier = await s.scalar(
-                    select(Message).where(
-                        Message.conversation_pk == conv.pk,
-                        Message.client_message_id == client_message_id,
-                    )
-                )
-                if earlier is not None and earlier.run_id is not None:
-                    answer = await s.scalar(
-                        select(Message.id).where(
-                            Message.run_id == earlier.run_id, Message.role == "assistant"
+            else:
+                if client_message_id is not None:
+                    earlier = await s.scalar(
+                        select(Message).where(
+                            Message.conversation_pk == conv.pk,
+                            Message.client_message_id == client_message_id,
                         )
                     )
-                    return Turn(
-                        conv.id, earlier.id, answer or "", earlier.run_id, (), repeated=True
-                    )
-            history = await _history(s, conv.pk, history_chars)
-            now = utcnow()
+                    if earlier is not None and earlier.run_id is not None:
+                        answer = await s.scalar(
+                            select(Message.id).where(
+                                Message.run_id == earlier.run_id, Message.role == "assistant"
+                            )
+                        )
+                        return Turn(
+                            conv.id, earlier.id, answer or "", earlier.run_id, (), repeated=True
+                        )
+                history = await _history(s, conv.pk, history_chars)
+                conv.updated_at = now
             question_row = Message(
                 id=new_id("msg"),
                 conversation_pk=conv.pk,
@@ -217,7 +236,6 @@ class Store:
                     updated_at=now,
                 )
             )
-            conv.updated_at = now
             return Turn(conv.id, question_row.id, answer_id, run_id, history)
 
         for _ in range(2):  # a concurrent resubmit may win the unique constraint once
@@ -228,15 +246,21 @@ class Store:
                 continue
         raise RuntimeError("could not store the message")
 
-    async def save_text(self, message_id: str, text: str) -> None:
-        """Save a streaming answer's text so far (a crash loses at most what came since);
-        never over an answer that has ended (a save that comes late would shorten it)."""
+    async def save_texts(self, texts: Mapping[str, str]) -> None:
+        """Save streaming answers' text so far, by message id, in one transaction (a crash
+        loses at most what came since); never over an answer that has ended (a save that
+        comes late would shorten it)."""
+        if not texts:
+            return
+        query = (
+            update(Message)
+            .where(Message.id == bindparam("message_id"), Message.status == "streaming")
+            .values(content=bindparam("text"))
+        )
         async with self.begin() as s:
-            await s.execute(
-                update(Message)
-                .where(Message.id == message_id, Message.status == "streaming")
-                .values(content=text)
-            )
+            # Core and executemany: one statement for every run that grew, no ORM unit of work.
+            conn = await s.connection()
+            await conn.execute(query, [{"message_id": k, "text": v} for k, v in texts.items()])
 
     async def finish(
         self,
@@ -295,7 +319,7 @@ class Store:
 
     async def create_conversation(self, user_id: str, title: str = "") -> Conversation:
         async with self.begin() as s:
-            await _ensure_user(s, user_id)
+            await self.ensure_user(s, user_id)
             conv = Conversation(id=new_id("conv"), user_id=user_id, title=title)
             s.add(conv)
             return conv
@@ -349,12 +373,6 @@ class Store:
 def _title(question: str) -> str:
     line = " ".join(question.split())
     return line if len(line) <= 80 else line[:79] + "…"
-
-
-async def _ensure_user(s: AsyncSession, user_id: str) -> None:
-    if await s.get(User, user_id) is None:
-        s.add(User(id=user_id))
-        await s.flush()
 
 
 async def _conversation(s: AsyncSession, user_id: str, conversation_id: str) -> Conversation | None:
