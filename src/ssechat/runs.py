@@ -81,8 +81,8 @@ SWEEP_S = 30.0  # how often a replica looks for answers that a vanished replica 
 class Recorder(Protocol):
     """Where answers are saved (the store)."""
 
-    async def save_texts(self, texts: Mapping[str, str]) -> None:
-        """Save the text so far of answers still streaming, by message id."""
+    async def append_texts(self, pieces: Mapping[str, str]) -> None:
+        """Add to answers still streaming the text that came since, by message id."""
         ...
 
     async def finish(
@@ -497,20 +497,23 @@ class RunManager:
         _note(run, event)
 
     async def _save_progress(self) -> None:
-        """Every `save_interval`, save the text of each run that grew: one task and one
+        """Every `save_interval`, save what each run generated since: one task and one
         transaction for all of them, not a timer and a write per run."""
         assert self.recorder is not None
         while True:
             await asyncio.sleep(self.save_interval)
-            grown = [run for run in self._runs.values() if len(run.text) != run.saved]
+            grown = [(r, len(r.text)) for r in self._runs.values() if len(r.text) > r.saved]
             if not grown:
                 continue
-            for run in grown:
-                run.saved = len(run.text)
             try:
-                await self.recorder.save_texts({r.message_id: "".join(r.text) for r in grown})
-            except Exception:
+                await self.recorder.append_texts(
+                    {run.message_id: "".join(run.text[run.saved : n]) for run, n in grown}
+                )
+            except Exception:  # the next save sends the same pieces again, and more
                 logger.exception("could not save the progress of %d runs", len(grown))
+                continue
+            for run, n in grown:
+                run.saved = n
 
     async def _record(self, run: Run, *, only_if_streaming: bool = False) -> None:
         if self.recorder is None:
@@ -553,7 +556,7 @@ def _asdict(value: Any) -> Any:
 
 def _as_event(item: object, pipeline: str) -> Event:
     if isinstance(item, str):
-        return Delta(item)
+        return Delta(str(item))  # a str subclass (LangChain's, say) becomes plain text
     if isinstance(item, Start | Complete | Error) or not isinstance(item, Event):
         raise PipelineError(
             f"pipeline {pipeline!r} yielded {type(item).__name__}; "

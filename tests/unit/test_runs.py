@@ -612,10 +612,10 @@ class MemoryRecorder:
         """An answer the API has stored as `streaming` before starting its run."""
         self.answers[message_id] = Answer(run_id)
 
-    async def save_texts(self, texts: Mapping[str, str]) -> None:
-        for message_id, text in texts.items():
+    async def append_texts(self, pieces: Mapping[str, str]) -> None:
+        for message_id, piece in pieces.items():
             if self.answers[message_id].status == "streaming":
-                self.answers[message_id].content = text
+                self.answers[message_id].content += piece
 
     async def finish(
         self,

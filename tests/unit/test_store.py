@@ -130,7 +130,8 @@ async def test_two_users_may_choose_the_same_conversation_id(store: Store) -> No
 
 async def test_answers_left_streaming_become_interrupted(store: Store) -> None:
     await turn(store, "alice", "c", "q", 1)
-    await store.save_texts({"msg_1": "partial"})
+    await store.append_texts({"msg_1": "part"})
+    await store.append_texts({"msg_1": "ial"})
     assert await store.interrupt_streaming() == 1
     found = await store.get_conversation("alice", "c")
     assert found is not None
@@ -138,13 +139,14 @@ async def test_answers_left_streaming_become_interrupted(store: Store) -> None:
     assert (answer.status, answer.content) == ("interrupted", "partial")
 
 
-async def test_progress_of_several_answers_is_saved_at_once_never_over_an_ended_one(
+async def test_progress_of_several_answers_is_saved_at_once_never_onto_an_ended_one(
     store: Store,
 ) -> None:
     await turn(store, "alice", "c", "q1", 1)
     await turn(store, "alice", "d", "q2", 2)
+    await store.append_texts({"msg_1": "so ", "msg_2": "the "})
     await store.finish("msg_2", status="complete", content="the whole answer")
-    await store.save_texts({"msg_1": "so far", "msg_2": "a late, shorter save"})
+    await store.append_texts({"msg_1": "far", "msg_2": " late piece"})
     texts = {}
     for conv in ("c", "d"):
         found = await store.get_conversation("alice", conv)

@@ -246,21 +246,22 @@ class Store:
                 continue
         raise RuntimeError("could not store the message")
 
-    async def save_texts(self, texts: Mapping[str, str]) -> None:
-        """Save streaming answers' text so far, by message id, in one transaction (a crash
-        loses at most what came since); never over an answer that has ended (a save that
-        comes late would shorten it)."""
-        if not texts:
+    async def append_texts(self, pieces: Mapping[str, str]) -> None:
+        """Add to streaming answers the text that came since their last save, by message id,
+        in one transaction (a crash loses at most what came since); never to an answer that
+        has ended (its end saved the whole text). Only the new text travels: saving a long
+        answer every second costs what it grew, not its length."""
+        if not pieces:
             return
         query = (
             update(Message)
             .where(Message.id == bindparam("message_id"), Message.status == "streaming")
-            .values(content=bindparam("text"))
+            .values(content=Message.content + bindparam("piece"))
         )
         async with self.begin() as s:
             # Core and executemany: one statement for every run that grew, no ORM unit of work.
             conn = await s.connection()
-            await conn.execute(query, [{"message_id": k, "text": v} for k, v in texts.items()])
+            await conn.execute(query, [{"message_id": k, "piece": v} for k, v in pieces.items()])
 
     async def finish(
         self,
