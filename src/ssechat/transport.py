@@ -43,6 +43,12 @@ HEADERS = [
 PING = sse.encode(comment="ping")
 END = {"type": "http.response.body", "body": b"", "more_body": False}
 HANDOFF = "ssechat.handoff"  # scope key: where a response leaves its stream for the app
+# The ASGI spec's keys but the request's headers, once the response has started (uvicorn reads
+# the method once more, at the end).
+KEPT_SCOPE = frozenset(
+    ("type", "asgi", "http_version", "method", "scheme", "path", "raw_path", "query_string",
+     "root_path", "client", "server", "state", "extensions")
+)  # fmt: skip
 
 
 class Feed(Protocol):
@@ -96,31 +102,33 @@ class EventStreamResponse(Response):
             return
         await self.stream(scope, receive, send)
 
-    async def stream(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def stream(
+        self, scope: Scope, receive: Receive, send: Send, *, handed_off: bool = False
+    ) -> None:
         try:
-            start = {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             self.raw_headers = []  # sent: not kept for the life of the stream
+            if handed_off:
+                # What routing left in the scope (the app, the route, FastAPI's exit stacks)
+                # and the request's headers would live as long as the stream.
+                for key in [key for key in scope if key not in KEPT_SCOPE]:
+                    del scope[key]
             cycle = _uvicorn_cycle(send)
             if cycle is None:
-                await self._stream_asgi(receive, send, start)
+                await self._stream_asgi(receive, send)
                 return
-            await send(start)
             if cycle.chunked_encoding is not True:  # HTTP/1.0, HEAD: let uvicorn frame it
-                await self._stream_asgi(receive, send, None)
+                await self._stream_asgi(receive, send)
             elif await _Direct(cycle, self.feed, self.keepalive).run(self.preamble):
                 await send(END)
         finally:
             await self.feed.aclose()
 
-    async def _stream_asgi(
-        self, receive: Receive, send: Send, start: dict[str, Any] | None
-    ) -> None:
+    async def _stream_asgi(self, receive: Receive, send: Send) -> None:
         writer = asyncio.current_task()
         assert writer is not None
         watcher = asyncio.create_task(self._watch_disconnect(receive, writer))
         try:
-            if start is not None:
-                await send(start)
             body, done = self.preamble, False
             while not done:
                 data, done = await self.feed.next(self.keepalive)
@@ -290,4 +298,4 @@ class StreamingApp(FastAPI):
         scope[HANDOFF] = handoff
         await super().__call__(scope, receive, send)
         if handoff:
-            await handoff[0].stream(scope, receive, send)
+            await handoff[0].stream(scope, receive, send, handed_off=True)
