@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, ClassVar, Protocol
 
 from fastapi import FastAPI
@@ -100,29 +101,29 @@ class EventStreamResponse(Response):
         if handoff is not None and not handoff:
             handoff.append(self)  # StreamingApp streams it once the routing has returned
             return
-        await self.stream(scope, receive, send)
+        body = await self.start(scope, receive, send)
+        await body()
 
-    async def stream(
+    async def start(
         self, scope: Scope, receive: Receive, send: Send, *, handed_off: bool = False
-    ) -> None:
+    ) -> Callable[[], Awaitable[None]]:
+        """Send the head of the response; return what streams its body to the end. Two
+        steps, so that a stream handed off keeps neither this object nor its frame alive."""
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-            self.raw_headers = []  # sent: not kept for the life of the stream
             if handed_off:
                 # What routing left in the scope (the app, the route, FastAPI's exit stacks)
                 # and the request's headers would live as long as the stream.
                 for key in [key for key in scope if key not in KEPT_SCOPE]:
                     del scope[key]
             cycle = _uvicorn_cycle(send)
-            if cycle is None:
-                await self._stream_asgi(receive, send)
-                return
-            if cycle.chunked_encoding is not True:  # HTTP/1.0, HEAD: let uvicorn frame it
-                await self._stream_asgi(receive, send)
-            elif await _Direct(cycle, self.feed, self.keepalive).run(self.preamble):
-                await send(END)
-        finally:
+            # Not chunked: HTTP/1.0 or HEAD, which uvicorn frames its own way.
+            if cycle is None or cycle.chunked_encoding is not True:
+                return partial(self._stream_asgi, receive, send)
+            return _Direct(cycle, send, self.feed, self.keepalive, self.preamble).run
+        except BaseException:
             await self.feed.aclose()
+            raise
 
     async def _stream_asgi(self, receive: Receive, send: Send) -> None:
         writer = asyncio.current_task()
@@ -141,6 +142,7 @@ class EventStreamResponse(Response):
             writer.uncancel()  # our own cancellation, caused by the client leaving
         finally:
             watcher.cancel()
+            await self.feed.aclose()
 
     async def _watch_disconnect(self, receive: Receive, writer: asyncio.Task[None]) -> None:
         while (await receive())["type"] != "http.disconnect":
@@ -164,56 +166,71 @@ def _uvicorn_cycle(send: Send) -> Any:
 class _Direct:
     """One stream written straight to uvicorn's transport (module docstring)."""
 
-    __slots__ = ("cycle", "feed", "keepalive", "last", "loop", "scheduled", "waiter", "write_raw")
+    __slots__ = (
+        "cycle",
+        "feed",
+        "keepalive",
+        "last",
+        "loop",
+        "preamble",
+        "scheduled",
+        "send",
+        "waiter",
+    )
 
-    def __init__(self, cycle: Any, feed: Feed, keepalive: float) -> None:
+    def __init__(self, cycle: Any, send: Send, feed: Feed, keepalive: float, preamble: bytes):
         self.cycle = cycle
+        self.send = send  # for the response's end, which uvicorn must see
         self.feed = feed
         self.keepalive = keepalive
+        self.preamble = preamble
         self.loop = asyncio.get_running_loop()
-        self.write_raw: Callable[[bytes], None] = cycle.transport.write
         self.last = self.loop.time()  # of the last write: pings go to streams idle since
         self.scheduled = False  # a flush is due this turn of the loop
         self.waiter: asyncio.Future[None] | None = None  # set while listening
 
     def write(self, data: bytes) -> None:
-        self.write_raw(b"%x\r\n%s\r\n" % (len(data), data))  # one HTTP/1.1 chunk
+        self.cycle.transport.write(b"%x\r\n%s\r\n" % (len(data), data))  # one HTTP/1.1 chunk
         self.last = self.loop.time()
 
-    async def run(self, body: bytes) -> bool:
-        """Stream until the feed ends (True) or the client leaves (False)."""
+    async def run(self) -> None:
+        """Stream until the feed ends (then end the response) or the client leaves; close
+        the feed either way. One frame: an idle stream keeps it alive."""
         cycle, feed, flow = self.cycle, self.feed, self.cycle.flow
+        body, self.preamble = self.preamble, b""
         pinger = _Pinger.of(self.loop, self.keepalive)
-        while not cycle.disconnected:
-            if flow.write_paused:  # a slow client: wait for its socket to drain, then read on
-                await flow.drain()
-                continue
-            data, done = await feed.next(0)
-            if body or data:
-                self.write(body + data)
-                body = b""
-            if done:
-                return True
-            if data:
-                continue  # there may be more: read on before listening
-            if not feed.listen(self.ready):
-                # A feed that cannot push: wait for its next bytes, or ping after a quiet
-                # `keepalive` (a client gone meanwhile is noticed at the next turn).
-                data, done = await feed.next(self.keepalive)
-                if data or not done:
-                    self.write(data or PING)
+        try:
+            while not cycle.disconnected:
+                if flow.write_paused:  # a slow client: wait for its socket to drain, read on
+                    await flow.drain()
+                    continue
+                data, done = await feed.next(0)
+                if body or data:
+                    self.write(body + data)
+                    body = b""
+                if not done and data:
+                    continue  # there may be more: read on before listening
+                if not done and not feed.listen(self.ready):
+                    # A feed that cannot push: wait for its next bytes, or ping after a quiet
+                    # `keepalive` (a client gone meanwhile is noticed at the next turn).
+                    data, done = await feed.next(self.keepalive)
+                    if data or not done:
+                        self.write(data or PING)
+                    if not done:
+                        continue
                 if done:
-                    return True
-                continue
-            self.waiter = self.loop.create_future()
-            pinger.add(self)
-            try:
-                await self.waiter
-            finally:
-                pinger.streams.discard(self)
-                feed.unlisten()
-                self.waiter = None
-        return False
+                    await self.send(END)
+                    return
+                self.waiter = self.loop.create_future()
+                pinger.add(self)
+                try:
+                    await self.waiter
+                finally:
+                    pinger.streams.discard(self)
+                    feed.unlisten()
+                    self.waiter = None
+        finally:
+            await feed.aclose()
 
     def ready(self) -> None:
         if not self.scheduled:
@@ -298,4 +315,6 @@ class StreamingApp(FastAPI):
         scope[HANDOFF] = handoff
         await super().__call__(scope, receive, send)
         if handoff:
-            await handoff[0].stream(scope, receive, send, handed_off=True)
+            body = await handoff.pop().start(scope, receive, send, handed_off=True)
+            del handoff
+            await body()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable
+from functools import partial
 
 from ssechat.eventlog import Batch, Listener, LogEnded, RunNotFound
 from ssechat.events import Delta, Event
@@ -78,6 +79,11 @@ class _Deadlines:
         for reader in self._slots.pop(slot, ()):
             if not reader.done():
                 reader.set_result(None)
+
+
+def _stop_listening(listeners: list[Listener], listener: Listener) -> None:
+    if listener in listeners:  # not once the log has ended (it dropped them all)
+        listeners.remove(listener)
 
 
 class MemoryEventLog:
@@ -138,12 +144,7 @@ class MemoryEventLog:
         if log is None or log.closed or after < len(log.events):
             return None
         log.listeners.append(listener)
-
-        def stop() -> None:
-            if listener in log.listeners:
-                log.listeners.remove(listener)
-
-        return stop
+        return partial(_stop_listening, log.listeners, listener)  # a partial: half a closure
 
     def __contains__(self, run_id: object) -> bool:
         return run_id in self._logs
