@@ -559,7 +559,7 @@ def _asdict(value: Any) -> Any:
 
 def _as_event(item: object, pipeline: str) -> Event:
     if isinstance(item, str):
-        return Delta(str(item))  # a str subclass (LangChain's, say) becomes plain text
+        return Delta(item)
     if isinstance(item, Start | Complete | Error) or not isinstance(item, Event):
         raise PipelineError(
             f"pipeline {pipeline!r} yielded {type(item).__name__}; "

@@ -199,28 +199,27 @@ class _Direct:
         cycle, feed, flow = self.cycle, self.feed, self.cycle.flow
         body, self.preamble = self.preamble, b""
         pinger = _Pinger.of(self.loop, self.keepalive)
+        timeout = 0.0  # what a read may wait: only on a feed that cannot push
         try:
             while not cycle.disconnected:
                 if flow.write_paused:  # a slow client: wait for its socket to drain, read on
                     await flow.drain()
                     continue
-                data, done = await feed.next(0)
+                data, done = await feed.next(timeout)
+                if timeout and not data and not done:
+                    data = PING  # a quiet `keepalive` (a client gone is noticed next turn)
                 if body or data:
                     self.write(body + data)
                     body = b""
-                if not done and data:
-                    continue  # there may be more: read on before listening
-                if not done and not feed.listen(self.ready):
-                    # A feed that cannot push: wait for its next bytes, or ping after a quiet
-                    # `keepalive` (a client gone meanwhile is noticed at the next turn).
-                    data, done = await feed.next(self.keepalive)
-                    if data or not done:
-                        self.write(data or PING)
-                    if not done:
-                        continue
                 if done:
                     await self.send(END)
                     return
+                timeout = 0.0
+                if data:
+                    continue  # there may be more: read on before listening
+                if not feed.listen(self.ready):
+                    timeout = self.keepalive  # a feed that cannot push: wait on its reads
+                    continue
                 self.waiter = self.loop.create_future()
                 pinger.add(self)
                 try:
