@@ -5,12 +5,16 @@ beyond loopback unless told `--insecure-no-auth`, so a forgotten setting never e
 While no keys exist a bearer token is ignored rather than refused: clients written for the
 seeds send their own tokens (seed 004), and they must work against a local server unchanged.
 Once a key exists, keys are required for the rest of the process's life, even if every key is
-revoked (a restart with no keys returns to the loopback-only local mode).
+revoked (a restart with no keys returns to the loopback-only local mode). A key created while
+the server runs (by `ssechat keys create`, another process) is required within
+`KEYS_RECHECK_S`: asking the database on every request of a keyless server cost a query per
+request.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import time
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -20,6 +24,7 @@ from ssechat.errors import ApiError
 from ssechat.services import Services
 
 LOCAL_USER = "local"
+KEYS_RECHECK_S = 1.0
 
 
 class Unauthorized(ApiError):
@@ -36,7 +41,11 @@ async def current_user(request: Request, svc: Annotated[Services, Depends(servic
             raise Unauthorized(f"missing {header} header")
         return user
     if not svc.keys_required:
+        now = time.monotonic()
+        if now < svc.no_keys_until:
+            return LOCAL_USER
         if not await svc.store.has_keys():
+            svc.no_keys_until = now + KEYS_RECHECK_S
             return LOCAL_USER
         svc.keys_required = True
     scheme, _, key = request.headers.get("authorization", "").partition(" ")

@@ -152,6 +152,8 @@ TERMINAL: tuple[type[Event], ...] = (Complete, Error)
 
 def dumps(event: Event) -> bytes:
     """The event's `data:` payload: one JSON object, without its `type`."""
+    if type(event) is Delta:  # every token: a dataclass takes orjson eight times a str's time
+        return b'{"text":%s}' % orjson.dumps(event.text)
     return orjson.dumps(event)
 
 

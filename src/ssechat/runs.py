@@ -180,7 +180,7 @@ class RunManager:
         self.retention = retention
         self.accepting = True  # False once draining for shutdown
         self._runs: dict[str, Run] = {}  # runs this process is executing
-        self._ended: dict[str, Run] = {}  # runs it ended less than `retention` s ago
+        self._ended: dict[str, str] = {}  # the owners of runs it ended < `retention` s ago
         self._followers: dict[str, int] = {}  # subscribers in this process, by run
         self._heartbeat: asyncio.Task[None] | None = None
         self._saver: asyncio.Task[None] | None = None
@@ -226,11 +226,12 @@ class RunManager:
         await asyncio.sleep(0)
         return run
 
-    def get(self, run_id: str) -> Run | None:
-        """The run if this process is executing it, or ended it less than `retention` seconds
-        ago (as long as its events stay replayable: a resume needs no database to learn
-        whose run it is)."""
-        return self._runs.get(run_id) or self._ended.get(run_id)
+    def owner(self, run_id: str) -> str | None:
+        """The user whose run this process is executing, or ended less than `retention`
+        seconds ago (as long as its events stay replayable: a resume needs no database to
+        learn whose run it is); None for any other run."""
+        run = self._runs.get(run_id)
+        return run.user if run is not None else self._ended.get(run_id)
 
     def cancel(self, run_id: str, reason: StopReason = CANCELLED) -> bool:
         """Stop a running run; False if it is not running here."""
@@ -476,7 +477,7 @@ class RunManager:
             except (EventLogUnavailable, LogEnded) as exc:
                 logger.warning("run %s: ended %s; not logged: %s", run.id, run.status, exc)
             self._runs.pop(run.id, None)
-            self._ended[run.id] = run
+            self._ended[run.id] = run.user  # not the run: its text and task can go now
             asyncio.get_running_loop().call_later(self.retention, self._ended.pop, run.id, None)
 
     async def _emit(self, run: Run, event: Event) -> None:
@@ -508,15 +509,17 @@ class RunManager:
             # at once held every stream up for ~10 ms.
             for i in range(0, len(grown), SAVE_SLICE):
                 part = grown[i : i + SAVE_SLICE]
+                pieces = [(run, n, "".join(run.text[run.saved : n])) for run, n in part]
                 try:
-                    await self.recorder.append_texts(
-                        {run.message_id: "".join(run.text[run.saved : n]) for run, n in part}
-                    )
+                    await self.recorder.append_texts({run.message_id: p for run, _, p in pieces})
                 except Exception:  # the next save sends the same pieces again, and more
                     logger.exception("could not save the progress of %d runs", len(part))
                     continue
-                for run, n in part:
-                    run.saved = n
+                for run, n, piece in pieces:
+                    # What was saved stays as one piece: a run's list of pieces is walked by
+                    # every full garbage collection, so it keeps a piece per save, not per token.
+                    run.text[run.saved : n] = [piece]
+                    run.saved += 1
 
     async def _record(self, run: Run, *, only_if_streaming: bool = False) -> None:
         if self.recorder is None:

@@ -27,6 +27,8 @@ class Services:
     # Set once any API key has been seen, and never unset while the process lives: revoking
     # the last key must lock a running server, not open it to unauthenticated callers.
     keys_required: bool = False
+    # Until then: when the store last said it had none may be trusted (`auth.KEYS_RECHECK_S`).
+    no_keys_until: float = 0.0
 
     async def aclose_resources(self) -> None:
         for resource in self.resources.values():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from ssechat.auth import KEYS_RECHECK_S
 from tests.conftest import Server, start_server, stop_server
 
 SLOW_TEXT = " ".join(f"word{i}" for i in range(20))
@@ -350,5 +352,21 @@ def test_revoking_the_last_key_locks_a_running_server_rather_than_opening_it(
         assert keys_cli(data_dir, "revoke", prefix).returncode == 0
         assert httpx.get(f"{server.url}/v1/conversations").status_code == 401
         assert httpx.get(f"{server.url}/v1/conversations", headers=bearer(key)).status_code == 401
+    finally:
+        stop_server(server)
+
+
+def test_a_key_created_while_the_server_runs_is_required_within_a_second(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "keyless"
+    env = {"SSECHAT_MODEL_BACKEND": "scripted", "SSECHAT_DATA_DIR": str(data_dir)}
+    server = start_server(tmp_path, env)
+    try:
+        assert httpx.get(f"{server.url}/v1/conversations").status_code == 200  # the local user
+        key = keys_cli(data_dir, "create", "--user", "erin").stdout.strip()
+        time.sleep(KEYS_RECHECK_S + 0.2)
+        assert httpx.get(f"{server.url}/v1/conversations").status_code == 401
+        assert httpx.get(f"{server.url}/v1/conversations", headers=bearer(key)).status_code == 200
     finally:
         stop_server(server)

@@ -20,7 +20,7 @@ from ssechat.eventlog import (
 )
 from ssechat.eventlog.memory import MemoryEventLog
 from ssechat.eventlog.redis import RedisEventLog
-from ssechat.events import Complete, Delta, Error, Status
+from ssechat.events import Complete, Delta, Error, Event, Status
 from tests.redis import redis_server
 from tests.unit.conftest import NewLog
 
@@ -266,6 +266,28 @@ async def test_an_open_run_is_not_dropped_by_retention(new_log: NewLog) -> None:
         log = await filled(new_log, 1, retention=0.05)
         await asyncio.sleep(0.2)
         assert [seq for seq, _ in (await log.read(RUN, 0, 0)).entries] == [1]
+
+
+@pytest.mark.parametrize("after", [0, 1, 63, 64, 65, 127, 128, 129, 150, 200])
+async def test_reads_across_the_logs_storage_chunks_miss_and_repeat_nothing(
+    new_log: NewLog, after: int
+) -> None:
+    # 200 events with a status among them: the memory log keeps events in tuples of 64 and a
+    # tail, so offsets on both sides of each boundary must give exactly the events after them.
+    async with asyncio.timeout(10):
+        log = new_log()
+        events: list[Event] = [*deltas(200)]
+        events[99] = Status("generating")
+        for event in events:
+            await log.append(RUN, event)
+        got, done = [], False
+        cursor = after
+        while not done:
+            batch = await log.read(RUN, cursor, 0)
+            got.extend(batch.entries)
+            done = not batch.entries
+            cursor = batch.entries[-1][0] if batch.entries else cursor
+        assert got == [(seq, events[seq - 1]) for seq in range(after + 1, 201)]
 
 
 # --- listening: the in-memory log pushes to readers that have caught up -------------------

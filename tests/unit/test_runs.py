@@ -839,3 +839,24 @@ async def test_recover_interrupts_only_the_streaming_answers_whose_run_has_no_ow
         orphan = await drain(b, "run_orphan")
         assert events(orphan)[1:] == [Delta("half an"), Delta(" answer"), LOST.event]
         assert await b.recover() == 0  # nothing left to do
+
+
+async def test_while_a_run_streams_its_stored_answer_is_always_the_text_so_far(
+    managers: Managers,
+) -> None:
+    # Saved many times over (and its saved pieces merged into one each time): the stored
+    # answer only ever grows by what came since, and ends as exactly what was streamed.
+    async with asyncio.timeout(10):
+        recorder = MemoryRecorder()
+        runs = managers(recorder, save_interval=0.02)
+        text = " ".join(f"t{i}" for i in range(40))
+        run = await start_answer(runs, recorder, ScriptedBackend(text, delay=0.005))
+        answer = recorder.answers[run.message_id]
+        seen: list[str] = []
+        while answer.status == "streaming":
+            if not seen or seen[-1] != answer.content:
+                seen.append(answer.content)
+            await asyncio.sleep(0.01)
+        assert len(seen) > 3  # it was saved while it streamed, several times
+        assert all(text.startswith(content) for content in seen)
+        assert (answer.status, answer.content) == ("complete", text)

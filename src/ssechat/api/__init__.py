@@ -15,8 +15,9 @@ from ssechat.services import Services
 M = TypeVar("M", bound=BaseModel)
 
 
-def services(request: Request) -> Services:
-    """FastAPI dependency: the app's `Services`."""
+async def services(request: Request) -> Services:
+    """FastAPI dependency: the app's `Services`. A coroutine, though it never waits: FastAPI
+    runs a plain function dependency on a worker thread, a round trip per request."""
     found: Services = request.app.state.ssechat
     return found
 

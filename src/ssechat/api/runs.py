@@ -57,8 +57,9 @@ async def stream_run(
 
 
 async def check_owner(svc: Services, run_id: str, user: str) -> None:
-    run = svc.runs.get(run_id)
-    owner = run.user if run is not None else await svc.store.run_owner(run_id)
+    owner = svc.runs.owner(run_id)
+    if owner is None:
+        owner = await svc.store.run_owner(run_id)
     if owner != user:
         raise RunNotFound(f"run {run_id} not found")
 

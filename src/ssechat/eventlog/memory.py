@@ -28,20 +28,47 @@ from ssechat.events import Delta, Event
 
 # Cap on one read so that replaying a long run to a slow client is written in slices.
 MAX_BATCH = 1024
+CHUNK = 64  # events per tuple in a run's log (see `_Log`)
 GRAIN = 0.05  # seconds: the resolution of read timeouts
 
 
 class _Log:
-    __slots__ = ("closed", "events", "listeners", "readers")
+    """One run's events, by seq, kept where the cyclic garbage collector does not look.
+
+    A delta is kept as its text and the events in tuples of CHUNK: a tuple of strings only is
+    untracked by the collector, and a str is never tracked. Thousands of streams keep a few
+    hundred thousand deltas; in one list per run, every full collection visited each of them,
+    and stalled every stream for up to a tenth of a second."""
+
+    __slots__ = ("chunks", "closed", "count", "listeners", "readers", "tail")
 
     def __init__(self) -> None:
-        # A delta is kept as its text: a str is not tracked by the cyclic garbage collector,
-        # an event object is. Thousands of streams keep a few hundred thousand deltas, and a
-        # full collection walking them all stalled every stream for a tenth of a second.
-        self.events: list[Event | str] = []
+        self.chunks: list[tuple[Event | str, ...]] = []  # full ones, CHUNK events each
+        self.tail: list[Event | str] = []  # the rest, fewer than CHUNK
+        self.count = 0
         self.closed = False
         self.readers: set[asyncio.Future[None]] = set()
         self.listeners: list[Listener] = []
+
+    def add(self, item: Event | str) -> int:
+        tail = self.tail
+        tail.append(item)
+        if len(tail) == CHUNK:
+            self.chunks.append(tuple(tail))
+            tail.clear()
+        self.count += 1
+        return self.count
+
+    def slice(self, start: int, end: int) -> list[Event | str]:
+        """The events at indices start..end-1 (seqs start+1..end)."""
+        items: list[Event | str] = []
+        chunks = self.chunks
+        while start < end:
+            index, offset = divmod(start, CHUNK)
+            part = chunks[index] if index < len(chunks) else self.tail
+            items.extend(part[offset : offset + end - start])
+            start += CHUNK - offset
+        return items
 
     def wake(self) -> None:
         if self.readers:
@@ -99,8 +126,7 @@ class MemoryEventLog:
         if log.closed:
             raise LogEnded(f"run {run_id} has ended; its log takes no more events")
         text = event.text if type(event) is Delta else None
-        log.events.append(text if type(text) is str else event)
-        seq = len(log.events)
+        seq = log.add(text if type(text) is str else event)
         for listener in log.listeners:
             listener(seq, event)
         log.wake()
@@ -110,7 +136,7 @@ class MemoryEventLog:
         log = self._logs.get(run_id)
         if log is None:
             raise RunNotFound(f"run {run_id} not found")
-        if after >= len(log.events) and not log.closed and timeout > 0:
+        if after >= log.count and not log.closed and timeout > 0:
             loop = asyncio.get_running_loop()
             reader: asyncio.Future[None] = loop.create_future()
             log.readers.add(reader)
@@ -120,13 +146,13 @@ class MemoryEventLog:
             finally:
                 log.readers.discard(reader)
                 self._deadlines.discard(slot, reader)
-        end = min(len(log.events), after + MAX_BATCH)
+        end = min(log.count, after + MAX_BATCH)
         start = max(after, 0)
         entries = [
             (seq, Delta(e) if isinstance(e, str) else e)
-            for seq, e in enumerate(log.events[start:end], start + 1)
+            for seq, e in enumerate(log.slice(start, end), start + 1)
         ]
-        return Batch(entries, closed=log.closed and end >= len(log.events))
+        return Batch(entries, closed=log.closed and end >= log.count)
 
     async def close(self, run_id: str) -> None:
         log = self._logs.get(run_id)
@@ -135,13 +161,13 @@ class MemoryEventLog:
         log.closed = True
         listeners, log.listeners = log.listeners, []
         for listener in listeners:
-            listener(len(log.events), None)
+            listener(log.count, None)
         log.wake()
         asyncio.get_running_loop().call_later(self._retention, self._logs.pop, run_id, None)
 
     def listen(self, run_id: str, after: int, listener: Listener) -> Callable[[], None] | None:
         log = self._logs.get(run_id)
-        if log is None or log.closed or after < len(log.events):
+        if log is None or log.closed or after < log.count:
             return None
         log.listeners.append(listener)
         return partial(_stop_listening, log.listeners, listener)  # a partial: half a closure

@@ -99,21 +99,25 @@ class ScriptedBackend:
         text = reply if reply is not None else self.text if p.text is None else p.text
         delay = self.delay if p.delay is None else p.delay
         fail_after = self.fail_after if p.fail_after is None else p.fail_after
-        tokens = _TOKEN.findall(text)
-        if params.max_tokens is not None:
-            tokens = tokens[: params.max_tokens]
-        for i, token in enumerate(tokens):
-            if fail_after is not None and i >= fail_after:
+        # One token at a time, as a model makes them: a list of a long answer's tokens
+        # would be one more thing for the garbage collector to walk per stream.
+        tokens = _TOKEN.finditer(text)
+        produced, finish = 0, "stop"
+        for match in tokens:
+            if params.max_tokens is not None and produced >= params.max_tokens:
+                finish = "length"
+                break
+            if fail_after is not None and produced >= fail_after:
                 raise ModelError(f"scripted failure after {fail_after} tokens")
             if delay:
                 await asyncio.sleep(delay)
             elif p.stamp:
                 await asyncio.sleep(0)  # let other runs interleave (module docstring)
             self.tokens_generated += 1
-            yield ModelDelta(text=f" {time.monotonic_ns()}" if p.stamp else token)
+            produced += 1
+            yield ModelDelta(text=f" {time.monotonic_ns()}" if p.stamp else match.group())
         prompt_tokens = sum(len(_TOKEN.findall(m.content)) for m in messages)
-        finish = "length" if len(tokens) < len(_TOKEN.findall(text)) else "stop"
-        yield ModelDelta(usage=Usage(prompt_tokens, len(tokens)), finish_reason=finish)
+        yield ModelDelta(usage=Usage(prompt_tokens, produced), finish_reason=finish)
 
     async def aclose(self) -> None:
         return None
