@@ -185,6 +185,12 @@ class Settings(BaseSettings):
 
     # -- streaming -----------------------------------------------------------------------
     keepalive_interval: float = Field(default=15.0, gt=0, description="Seconds between pings.")
+    write_interval: float = Field(
+        default=0.005,
+        ge=0,
+        description="Seconds a busy stream's events may wait to share a write; an event after "
+        "a quieter spell is written at once. 0: every turn of the event loop.",
+    )
     retry_ms: int = Field(default=3000, ge=0, description="SSE `retry:` sent to clients.")
     event_retention: float = Field(
         default=300.0, ge=0, description="Seconds an ended run's events stay replayable."

@@ -576,7 +576,7 @@ class Subscription:
 
     It is read (`next`), or, once caught up and if the log can push, it listens: each event
     appended is rendered at once and kept until the response `take`s it, and the response is
-    told through `ready()` (a stream on the direct path of `transport.py` then writes what
+    told through `ready(ended)` (a stream on the direct path of `transport.py` then writes what
     came in one turn of the loop at once, and no task wakes per event)."""
 
     __slots__ = (
@@ -603,7 +603,7 @@ class Subscription:
         self._live: list[bytes] = []  # rendered while listening, not taken yet
         self._count = 0  # events in `_live`
         self._closed = False  # the log ended while listening
-        self._ready: Callable[[], None] | None = None
+        self._ready: Callable[[bool], None] | None = None
         self._stop: Callable[[], None] | None = None
 
     @property
@@ -627,7 +627,7 @@ class Subscription:
             self._runs.metrics.events_sent.inc(len(batch.entries))
         return b"".join([self._render(seq, event) for seq, event in batch.entries]), batch.closed
 
-    def listen(self, ready: Callable[[], None]) -> bool:
+    def listen(self, ready: Callable[[bool], None]) -> bool:
         """Start listening if caught up (False: `next` has more, or the log cannot push)."""
         if self._pending is not None or self._live or self._closed:
             return False
@@ -668,7 +668,7 @@ class Subscription:
             if data:
                 self._live.append(data)
         if self._ready is not None:
-            self._ready()
+            self._ready(self._closed)
 
     async def _read(self, timeout: float) -> Batch:
         log = self._runs.log

@@ -9,9 +9,12 @@ Two paths, the same bytes:
 - **Direct**, under uvicorn's httptools protocol (what `ssechat serve` runs): the headers go
   through ASGI `send`, then the body is written to uvicorn's transport as HTTP/1.1 chunks, and
   a stream that has caught up *listens* to its run's log instead of waiting on it. An event
-  appended is rendered in the run's own step, and one callback per turn of the event loop
-  writes everything that came in that turn: no task wakes per event, and what arrives
-  together leaves in one write. Keepalive pings and the check for a client that left are one
+  appended is rendered in the run's own step, and one callback writes everything that came
+  since: no task wakes per event, and what arrives together leaves in one write. That
+  callback runs at the next turn of the event loop if the stream's last write is at least
+  `write_interval` old, else when it will be: a model producing faster than that shares
+  writes (a write costs more than rendering an event), one that is slower, or an event after
+  a pause, is written at once. Keepalive pings and the check for a client that left are one
   timer for all streams, not a task or a timer per stream. `StreamingApp` (the app
   `create_app` builds) goes further: the response hands its stream back to the app, which
   streams it after the framework's routing and middleware have returned, so an idle stream
@@ -58,9 +61,10 @@ class Feed(Protocol):
         stream ends after them."""
         ...
 
-    def listen(self, ready: Callable[[], None]) -> bool:
-        """Call `ready()` whenever there is something to `take`, from now on; False if
-        `next` has something already (or the feed cannot push): read it first."""
+    def listen(self, ready: Callable[[bool], None]) -> bool:
+        """Call `ready(ended)` whenever there is something to `take`, from now on (`ended`:
+        the stream ends after it); False if `next` has something already (or the feed
+        cannot push): read it first."""
         ...
 
     def take(self) -> tuple[bytes, bool]:
@@ -84,6 +88,7 @@ class EventStreamResponse(Response):
         feed: Feed,
         *,
         keepalive: float,
+        write_interval: float = 0.0,
         retry_ms: int | None = None,
         headers: list[tuple[bytes, bytes]] | None = None,
         status_code: int = 200,  # FastAPI's OpenAPI reads the default status from here
@@ -92,6 +97,7 @@ class EventStreamResponse(Response):
         self.background = None
         self.feed = feed
         self.keepalive = keepalive
+        self.write_interval = write_interval
         self.preamble = sse.encode(retry=retry_ms) if retry_ms is not None else b""
         self.raw_headers = HEADERS + (headers or [])
         self.gone = False  # the client has left (a flag: an asyncio.Event costs ~1 KiB)
@@ -120,7 +126,9 @@ class EventStreamResponse(Response):
             # Not chunked: HTTP/1.0 or HEAD, which uvicorn frames its own way.
             if cycle is None or cycle.chunked_encoding is not True:
                 return partial(self._stream_asgi, receive, send)
-            return _Direct(cycle, send, self.feed, self.keepalive, self.preamble).run
+            return _Direct(
+                cycle, send, self.feed, self.keepalive, self.write_interval, self.preamble
+            ).run
         except BaseException:
             await self.feed.aclose()
             raise
@@ -169,6 +177,8 @@ class _Direct:
     __slots__ = (
         "cycle",
         "feed",
+        "flushed",
+        "interval",
         "keepalive",
         "last",
         "loop",
@@ -178,15 +188,25 @@ class _Direct:
         "waiter",
     )
 
-    def __init__(self, cycle: Any, send: Send, feed: Feed, keepalive: float, preamble: bytes):
+    def __init__(
+        self,
+        cycle: Any,
+        send: Send,
+        feed: Feed,
+        keepalive: float,
+        write_interval: float,
+        preamble: bytes,
+    ) -> None:
         self.cycle = cycle
         self.send = send  # for the response's end, which uvicorn must see
         self.feed = feed
         self.keepalive = keepalive
+        self.interval = write_interval
         self.preamble = preamble
         self.loop = asyncio.get_running_loop()
         self.last = self.loop.time()  # of the last write: pings go to streams idle since
-        self.scheduled = False  # a flush is due this turn of the loop
+        self.scheduled = False  # a flush is due (this turn of the loop, or at a time)
+        self.flushed = -write_interval  # when a flush last wrote: a burst's first goes at once
         self.waiter: asyncio.Future[None] | None = None  # set while listening
 
     def write(self, data: bytes) -> None:
@@ -231,13 +251,19 @@ class _Direct:
         finally:
             await feed.aclose()
 
-    def ready(self) -> None:
-        if not self.scheduled:
-            self.scheduled = True
+    def ready(self, ended: bool) -> None:
+        if ended:  # the end of a stream is never held back
             self.loop.call_soon(self.flush)
+        elif not self.scheduled:
+            self.scheduled = True
+            due = self.flushed + self.interval
+            if due <= self.loop.time():
+                self.loop.call_soon(self.flush)
+            else:
+                self.loop.call_at(due, self.flush)
 
     def flush(self) -> None:
-        """Write what came this turn; wake the task when it has something to do."""
+        """Write what came since; wake the task when it has something to do."""
         self.scheduled = False
         waiter = self.waiter
         if waiter is None or waiter.done():
@@ -248,6 +274,7 @@ class _Direct:
         data, done = self.feed.take()
         if data:
             self.write(data)
+            self.flushed = self.last
         if done or self.cycle.flow.write_paused:
             waiter.set_result(None)
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import socket
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from ssechat.sse import Decoder
 from tests.conftest import Server, start_server, stop_server
 
 TEXT = "Streams are runs, not connections, and every client gets each event once."
@@ -88,6 +91,43 @@ def test_under_another_protocol_streams_carry_the_same_events_and_pings(
     assert [(m.event, m.id) for m in asgi.messages] == [(m.event, m.id) for m in direct.messages]
     assert asgi.of("complete")[0]["text"] == "slow answer"
     assert b"".join(asgi.chunks).count(b": ping\n\n") >= 2
+
+
+def http_chunks(server: Server, path: str, body: dict[str, Any]) -> list[bytes]:
+    """The body of a chunked response, as the HTTP/1.1 chunks it came in: each is one write
+    of the server's (a client library would merge or split them as its reads fall)."""
+    host, port = server.url.removeprefix("http://").split(":")
+    payload = json.dumps(body).encode()
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(
+            b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n%s"
+            % (path.encode(), host.encode(), len(payload), payload)
+        )
+        raw = b""
+        while data := sock.recv(65536):
+            raw += data
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    assert b"transfer-encoding: chunked" in head.lower()
+    chunks = []
+    while True:
+        size, _, rest = rest.partition(b"\r\n")
+        if int(size, 16) == 0:
+            return chunks
+        chunks.append(rest[: int(size, 16)])
+        rest = rest[int(size, 16) + 2 :]
+
+
+def test_a_fast_models_deltas_share_writes_and_none_is_lost(scripted: Server) -> None:
+    # 300 tokens, each after a turn of the event loop (as a model's network read gives way):
+    # they come within a few ms, and a write per token would cost more than the token.
+    text = " ".join(f"w{i}" for i in range(300))
+    ask = {"message": "hi", "params": {"text": text, "stamp": True}}
+    chunks = http_chunks(scripted, "/v1/chat/stream", ask)
+    messages = Decoder().feed(b"".join(chunks))
+    assert sum(m.event == "delta" for m in messages) == 300
+    assert [int(m.id or 0) for m in messages] == list(range(1, len(messages) + 1))
+    assert sum(b"event: delta" in chunk for chunk in chunks) < 300 / 4
 
 
 def test_deltas_arrive_while_the_answer_is_being_generated(scripted: Server) -> None:

@@ -50,6 +50,7 @@ async def stream_run(
     return EventStreamResponse(
         subscription,
         keepalive=svc.settings.keepalive_interval,
+        write_interval=svc.settings.write_interval,
         retry_ms=svc.settings.retry_ms if wire.retry else None,
         headers=[(b"x-run-id", run_id.encode())]
         + [(k.encode(), v.encode()) for k, v in wire.headers],
