@@ -17,7 +17,17 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, bindparam, delete, event, func, select, text, update
+from sqlalchemy import (
+    Connection,
+    bindparam,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -181,17 +191,26 @@ class Store:
                 )
             now = utcnow()
             history: tuple[Message, ...] = ()  # a new conversation's, and it is created `now`
+            # Rows written once are inserted with Core: the ORM's unit of work cost more
+            # than the rest of starting a chat.
+            conn = await s.connection()
             if conv is None:
-                conv = Conversation(
-                    id=conversation_id or new_id("conv"),
-                    user_id=user_id,
-                    title=_title(question),
-                    created_at=now,
-                    updated_at=now,
+                conv_id = conversation_id or new_id("conv")
+                created = await conn.execute(
+                    insert(Conversation),
+                    {
+                        "id": conv_id,
+                        "user_id": user_id,
+                        "title": _title(question),
+                        "created_at": now,
+                        "updated_at": now,
+                    },
                 )
-                s.add(conv)
-                await s.flush()
+                key = created.inserted_primary_key
+                assert key is not None, "a single-row insert reports its key"
+                conv_pk = key[0]
             else:
+                conv_id, conv_pk = conv.id, conv.pk
                 if client_message_id is not None:
                     earlier = await s.scalar(
                         select(Message).where(
@@ -210,33 +229,21 @@ class Store:
                         )
                 history = await _history(s, conv.pk, history_chars)
                 conv.updated_at = now
-            question_row = Message(
-                id=new_id("msg"),
-                conversation_pk=conv.pk,
-                role="user",
-                content=question,
-                status="complete",
-                run_id=run_id,
-                client_message_id=client_message_id,
-                created_at=now,
-                updated_at=now,
-            )
-            s.add(question_row)
-            s.add(
-                Message(
-                    id=answer_id,
-                    conversation_pk=conv.pk,
-                    role="assistant",
-                    content="",
-                    status="streaming",
-                    pipeline=pipeline,
-                    model=model,
-                    run_id=run_id,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-            return Turn(conv.id, question_row.id, answer_id, run_id, history)
+            question_id = new_id("msg")
+            turn = {"conversation_pk": conv_pk, "run_id": run_id}
+            turn |= {"created_at": now, "updated_at": now}
+            await conn.execute(
+                insert(Message),
+                [  # in this order: a conversation's messages are ordered by their pk
+                    {**turn, "id": question_id, "role": "user", "content": question,
+                     "status": "complete", "client_message_id": client_message_id,
+                     "pipeline": None, "model": None},
+                    {**turn, "id": answer_id, "role": "assistant", "content": "",
+                     "status": "streaming", "client_message_id": None,
+                     "pipeline": pipeline, "model": model},
+                ],
+            )  # fmt: skip
+            return Turn(conv_id, question_id, answer_id, run_id, history)
 
         for _ in range(2):  # a concurrent resubmit may win the unique constraint once
             try:
@@ -279,7 +286,8 @@ class Store:
         if only_if_streaming:
             query = query.where(Message.status == "streaming")
         async with self.begin() as s:
-            await s.execute(
+            conn = await s.connection()  # Core, as for the turn's rows (begin_turn)
+            await conn.execute(
                 query.values(status=status, content=content, updated_at=utcnow(), **fields)
             )
 
