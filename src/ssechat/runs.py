@@ -127,6 +127,8 @@ class Run:
 class _Metered:
     """The run's view of the model: passes the stream through, noting usage and finish."""
 
+    __slots__ = ("backend", "finish_reason", "inner", "params_type", "usage")
+
     def __init__(self, inner: ModelBackend) -> None:
         self.inner = inner
         self.backend = inner.backend

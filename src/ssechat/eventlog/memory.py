@@ -47,7 +47,9 @@ class _Log:
         self.tail: list[Event | str] = []  # the rest, fewer than CHUNK
         self.count = 0
         self.closed = False
-        self.readers: set[asyncio.Future[None]] = set()
+        # Waiting reads, made on the first: most logs never have one (a live stream listens),
+        # and an empty set is 216 bytes per run.
+        self.readers: set[asyncio.Future[None]] | None = None
         self.listeners: list[Listener] = []
 
     def add(self, item: Event | str) -> int:
@@ -72,7 +74,7 @@ class _Log:
 
     def wake(self) -> None:
         if self.readers:
-            readers, self.readers = self.readers, set()
+            readers, self.readers = self.readers, None
             for reader in readers:
                 if not reader.done():
                     reader.set_result(None)
@@ -139,12 +141,15 @@ class MemoryEventLog:
         if after >= log.count and not log.closed and timeout > 0:
             loop = asyncio.get_running_loop()
             reader: asyncio.Future[None] = loop.create_future()
+            if log.readers is None:
+                log.readers = set()
             log.readers.add(reader)
             slot = self._deadlines.add(loop, reader, timeout)
             try:
                 await reader
             finally:
-                log.readers.discard(reader)
+                if log.readers is not None:
+                    log.readers.discard(reader)
                 self._deadlines.discard(slot, reader)
         end = min(log.count, after + MAX_BATCH)
         start = max(after, 0)

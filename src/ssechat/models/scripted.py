@@ -99,11 +99,13 @@ class ScriptedBackend:
         text = reply if reply is not None else self.text if p.text is None else p.text
         delay = self.delay if p.delay is None else p.delay
         fail_after = self.fail_after if p.fail_after is None else p.fail_after
-        # One token at a time, as a model makes them: a list of a long answer's tokens
-        # would be one more thing for the garbage collector to walk per stream.
-        tokens = _TOKEN.finditer(text)
-        produced, finish = 0, "stop"
-        for match in tokens:
+        # One token at a time, as a model makes them, from a position in the text: a list of
+        # a long answer's tokens, or a regex scanner (a kilobyte of state), would be held by
+        # every waiting stream (bench/: memory per idle stream).
+        pos, produced, finish = 0, 0, "stop"
+        while match := _TOKEN.match(text, pos):
+            token, pos = match.group(), match.end()
+            del match
             if params.max_tokens is not None and produced >= params.max_tokens:
                 finish = "length"
                 break
@@ -115,7 +117,7 @@ class ScriptedBackend:
                 await asyncio.sleep(0)  # let other runs interleave (module docstring)
             self.tokens_generated += 1
             produced += 1
-            yield ModelDelta(text=f" {time.monotonic_ns()}" if p.stamp else match.group())
+            yield ModelDelta(text=f" {time.monotonic_ns()}" if p.stamp else token)
         prompt_tokens = sum(len(_TOKEN.findall(m.content)) for m in messages)
         yield ModelDelta(usage=Usage(prompt_tokens, produced), finish_reason=finish)
 
