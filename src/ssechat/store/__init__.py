@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.sql.dml import Update
 
 from ssechat.errors import ApiError
 from ssechat.ids import new_id
@@ -71,6 +72,27 @@ class Turn:
     run_id: str
     history: tuple[Message, ...]
     repeated: bool = False  # the client_message_id was seen before: run_id is that run
+
+
+_FINISH: dict[tuple[bool, tuple[str, ...]], Update] = {}
+
+
+def _finish_statement(only_if_streaming: bool, columns: tuple[str, ...]) -> Update:
+    """The UPDATE that ends an answer, setting `columns`: built once per shape, with bound
+    parameters, since building one with its values cost more than running it."""
+    key = (only_if_streaming, columns)
+    query = _FINISH.get(key)
+    if query is None:
+        query = update(Message).where(Message.id == bindparam("message_id"))
+        if only_if_streaming:
+            query = query.where(Message.status == "streaming")
+        query = _FINISH[key] = query.values({c: bindparam(f"set_{c}") for c in columns})
+    return query
+
+
+def _set(values: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` as the parameters of `_finish_statement` (a column's own name is reserved)."""
+    return {f"set_{column}": value for column, value in values.items()}
 
 
 class Store:
@@ -282,14 +304,11 @@ class Store:
         """Record how an answer ended: its status, whole text, usage, sources, sql, table
         preview, csv, error. `only_if_streaming`: unless something has recorded its end
         already."""
-        query = update(Message).where(Message.id == message_id)
-        if only_if_streaming:
-            query = query.where(Message.status == "streaming")
+        values = {"status": status, "content": content, "updated_at": utcnow(), **fields}
+        query = _finish_statement(only_if_streaming, tuple(values))
         async with self.begin() as s:
             conn = await s.connection()  # Core, as for the turn's rows (begin_turn)
-            await conn.execute(
-                query.values(status=status, content=content, updated_at=utcnow(), **fields)
-            )
+            await conn.execute(query, {"message_id": message_id, **_set(values)})
 
     async def streaming_runs(self, older_than: float, limit: int = 100) -> list[str]:
         """Runs whose answer has been `streaming` for more than `older_than` seconds."""
