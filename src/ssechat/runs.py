@@ -423,17 +423,24 @@ class RunManager:
         end: Event = Error("internal_error", "the run ended unexpectedly")
         ended_elsewhere = False
         self.metrics.active_runs.inc()
+        # Answer text on a log in memory, the common case, skips `_emit`: such an append
+        # never suspends (nothing to shield), and a delta is only noted as text.
+        append = self.log.append if self.shared is None else None
         try:
             async with aclosing(pipeline(ctx)) as items:
                 async for item in items:
-                    # Answer text, the common case, needs none of an event's checks.
                     event = Delta(item) if type(item) is str else _as_event(item, run.pipeline)
-                    if isinstance(event, Metadata):
+                    if type(event) is Delta:
+                        if ttft is None:
+                            ttft = (time.perf_counter() - started) * 1000
+                            self.metrics.ttft.observe(ttft / 1000)
+                        if append is not None:
+                            await append(run.id, event)
+                            run.text.append(event.text)
+                            continue
+                    elif isinstance(event, Metadata):
                         quality = event.quality  # merged into the run's own metadata below
                         continue
-                    if ttft is None and isinstance(event, Delta):
-                        ttft = (time.perf_counter() - started) * 1000
-                        self.metrics.ttft.observe(ttft / 1000)
                     await self._emit(run, event)
             run.usage = model.usage
             total = (time.perf_counter() - started) * 1000
