@@ -585,8 +585,8 @@ class Subscription:
 
     It is read (`next`), or, once caught up and if the log can push, it listens: each event
     appended is rendered at once and kept until the response `take`s it, and the response is
-    told through `ready(ended)` (a stream on the direct path of `transport.py` then writes what
-    came in one turn of the loop at once, and no task wakes per event)."""
+    told through `ready(ended)` (a stream on the direct path of `transport.py` then writes
+    what came since in one write, and no task wakes per event)."""
 
     __slots__ = (
         "_closed",
