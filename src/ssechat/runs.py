@@ -423,8 +423,8 @@ class RunManager:
         end: Event = Error("internal_error", "the run ended unexpectedly")
         ended_elsewhere = False
         self.metrics.active_runs.inc()
-        # Answer text on a log in memory, the common case, skips `_emit`: such an append
-        # never suspends (nothing to shield), and a delta is only noted as text.
+        # In memory an append never suspends, so a cancel cannot land inside it: an event is
+        # appended and noted right here. A shared log's append needs `_emit`'s shield.
         append = self.log.append if self.shared is None else None
         try:
             async with aclosing(pipeline(ctx)) as items:
@@ -434,14 +434,14 @@ class RunManager:
                         if ttft is None:
                             ttft = (time.perf_counter() - started) * 1000
                             self.metrics.ttft.observe(ttft / 1000)
-                        if append is not None:
-                            await append(run.id, event)
-                            run.text.append(event.text)
-                            continue
                     elif isinstance(event, Metadata):
                         quality = event.quality  # merged into the run's own metadata below
                         continue
-                    await self._emit(run, event)
+                    if append is not None:
+                        await append(run.id, event)
+                        _note(run, event)
+                    else:
+                        await self._emit_shared(run, event)
             run.usage = model.usage
             total = (time.perf_counter() - started) * 1000
             await self.log.append(
@@ -489,22 +489,18 @@ class RunManager:
             self._ended[run.id] = run.user  # not the run: its text and task can go now
             asyncio.get_running_loop().call_later(self.retention, self._ended.pop, run.id, None)
 
-    async def _emit(self, run: Run, event: Event) -> None:
-        """Log `event` and note it on the run: both or neither, so that the saved answer is
-        exactly what its subscribers saw, even when a cancel comes in between."""
-        if self.shared is None:
-            # In memory an append never suspends: a cancel cannot land inside it.
-            await self.log.append(run.id, event)
-        else:
-            # On the wire a cancel can land mid-write: the write finishes before the run stops.
-            write = asyncio.ensure_future(self.log.append(run.id, event))
-            try:
-                await asyncio.shield(write)
-            except asyncio.CancelledError:
-                await asyncio.wait([write])
-                if not write.cancelled() and write.exception() is None:
-                    _note(run, event)
-                raise
+    async def _emit_shared(self, run: Run, event: Event) -> None:
+        """Log `event` on a shared log and note it on the run: both or neither, so that the
+        saved answer is exactly what its subscribers saw, even when a cancel comes in between.
+        On the wire a cancel can land mid-write: the write finishes before the run stops."""
+        write = asyncio.ensure_future(self.log.append(run.id, event))
+        try:
+            await asyncio.shield(write)
+        except asyncio.CancelledError:
+            await asyncio.wait([write])
+            if not write.cancelled() and write.exception() is None:
+                _note(run, event)
+            raise
         _note(run, event)
 
     async def _save_progress(self) -> None:

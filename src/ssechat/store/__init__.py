@@ -252,8 +252,7 @@ class Store:
                 history = await _history(s, conv.pk, history_chars)
                 conv.updated_at = now
             question_id = new_id("msg")
-            turn = {"conversation_pk": conv_pk, "run_id": run_id}
-            turn |= {"created_at": now, "updated_at": now}
+            turn = dict(conversation_pk=conv_pk, run_id=run_id, created_at=now, updated_at=now)
             await conn.execute(
                 insert(Message),
                 [  # in this order: a conversation's messages are ordered by their pk
