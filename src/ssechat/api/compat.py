@@ -156,7 +156,7 @@ class VannaBody(BaseModel):
     user_id: str | int | None = None
 
 
-_vanna = APIRouter(route_class=BodyUserRoute)
+_vanna = APIRouter(route_class=BodyUserRoute, tags=router.tags)
 
 
 @_vanna.post("/api/vanna/v2/chat_sse", response_class=EventStreamResponse)
@@ -170,7 +170,7 @@ async def vanna_chat_sse(request: Request, user: User, svc: Svc, format: Format 
     return await stream_run(svc, await start_chat(svc, chat, user), 0, renderer)
 
 
-router.include_router(_vanna)
+router.routes.extend(_vanna.routes)  # its route, built by BodyUserRoute; flat (see app.py)
 
 
 # -- seed 001: POST /api/chat/stream, POST /chat/stream --------------------------------------
