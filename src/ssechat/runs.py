@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from ssechat.dialects import Renderer
+from ssechat.dialects import Renderer, text_renderer
 from ssechat.errors import PipelineError, SsechatError
 from ssechat.eventlog import Batch, EventLog, EventLogUnavailable, LogEnded, SharedEventLog
 from ssechat.events import (
@@ -591,6 +591,7 @@ class Subscription:
         "_pending",
         "_ready",
         "_render",
+        "_render_text",
         "_runs",
         "_stop",
         "after",
@@ -605,6 +606,7 @@ class Subscription:
         self.after = after
         self._pending: Batch | None = first  # read while subscribing; sent first
         self._render = renderer.render
+        self._render_text = text_renderer(renderer)
         self._live: list[bytes] = []  # rendered while listening, not taken yet
         self._count = 0  # events in `_live`
         self._closed = False  # the log ended while listening
@@ -614,7 +616,7 @@ class Subscription:
     @property
     def exhausted(self) -> bool:
         """Nothing left to send: the run has ended and the client has seen all of it."""
-        return self._pending is not None and self._pending.closed and not self._pending.entries
+        return self._pending is not None and self._pending.closed and not self._pending.items
 
     async def next(self, timeout: float) -> tuple[bytes, bool]:
         if self._live or self._closed:  # left over from listening
@@ -627,10 +629,18 @@ class Subscription:
                 # The client resumes from its Last-Event-ID once the log is back.
                 error = Error(exc.code, exc.message, exc.retryable)
                 return self._render(self.after, error), True
-        if batch.entries:
-            self.after = batch.entries[-1][0]
-            self._runs.metrics.events_sent.inc(len(batch.entries))
-        return b"".join([self._render(seq, event) for seq, event in batch.entries]), batch.closed
+        if not batch.items:
+            return b"", batch.closed
+        self.after = batch.last
+        self._runs.metrics.events_sent.inc(len(batch.items))
+        render, render_text = self._render, self._render_text
+        data = b"".join(
+            [
+                render_text(seq, item) if isinstance(item, str) else render(seq, item)
+                for seq, item in enumerate(batch.items, batch.first)
+            ]
+        )
+        return data, batch.closed
 
     def listen(self, ready: Callable[[bool], None]) -> bool:
         """Start listening if caught up (False: `next` has more, or the log cannot push)."""
@@ -678,14 +688,14 @@ class Subscription:
     async def _read(self, timeout: float) -> Batch:
         log = self._runs.log
         batch = await log.read(self.run_id, self.after, timeout)
-        if batch.entries and not batch.closed and timeout > 0:
+        if batch.items and not batch.closed and timeout > 0:
             # Woken by an event: let the loop turn once, so that what the run (and any
             # other producer) has ready joins this write. A write costs more than an
             # event: at saturation this halves them, and it delays an event by one turn.
             await asyncio.sleep(0)
-            more = await log.read(self.run_id, batch.entries[-1][0], 0)
-            if more.entries or more.closed:
-                batch = Batch([*batch.entries, *more.entries], more.closed)
+            more = await log.read(self.run_id, batch.last, 0)
+            if more.items or more.closed:
+                batch = Batch(batch.first, [*batch.items, *more.items], more.closed)
         return batch
 
     async def aclose(self) -> None:

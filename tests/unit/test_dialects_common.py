@@ -16,6 +16,7 @@ from ssechat.dialects import (
     dialect_names,
     frame,
     get_dialect,
+    text_renderer,
     wire_of,
 )
 from ssechat.events import (
@@ -127,3 +128,16 @@ def test_a_renderer_without_a_wire_gets_the_default_one() -> None:
     assert wire_of(Plain()) == DEFAULT_WIRE == Wire(retry=True, headers=())
     assert wire_of(get_dialect("ssechat")()) == DEFAULT_WIRE
     assert wire_of(get_dialect("openai")()) == Wire(retry=False)
+
+
+@pytest.mark.parametrize("name", dialect_names())
+def test_every_dialect_renders_a_delta_given_as_text_as_it_renders_the_delta(name: str) -> None:
+    # A replay reads deltas from the log as their text: a dialect with its own `render_text`
+    # and one served by `render` must both give the bytes of a live stream.
+    options = {"now": lambda: CREATED} if name == "message" else {}  # it stamps each event
+    live, replay = get_dialect(name)(**options), get_dialect(name)(**options)
+    for seq, event in enumerate(RICH, 1):
+        if isinstance(event, Delta):
+            assert text_renderer(replay)(seq, event.text) == live.render(seq, event)
+        else:
+            assert replay.render(seq, event) == live.render(seq, event)

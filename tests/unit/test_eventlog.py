@@ -99,7 +99,7 @@ async def test_a_read_with_nothing_new_waits_for_the_timeout_then_returns_an_ope
         started = loop.time()
         batch = await log.read(RUN, 2, 0.1)
         assert loop.time() - started >= 0.09
-        assert batch == Batch([], closed=False)
+        assert batch == Batch(3, [], closed=False)
 
 
 async def test_a_waiting_read_is_woken_by_an_append_long_before_its_timeout(
@@ -172,7 +172,7 @@ async def test_close_wakes_a_waiting_reader_with_a_closed_batch(new_log: NewLog)
         await log.close(RUN)
         batch = await reader
         assert loop.time() - started < PROMPT
-        assert batch == Batch([], closed=True)
+        assert batch == Batch(3, [], closed=True)
 
 
 async def test_after_close_a_read_reaching_the_end_is_closed(new_log: NewLog) -> None:
@@ -215,7 +215,7 @@ async def test_a_read_beyond_the_end_of_a_closed_log_is_empty_and_closed_at_once
         loop = asyncio.get_running_loop()
         started = loop.time()
         for after in (3, 4, 100):
-            assert await log.read(RUN, after, 5.0) == Batch([], closed=True)
+            assert await log.read(RUN, after, 5.0) == Batch(after + 1, [], closed=True)
         assert loop.time() - started < PROMPT
 
 
@@ -442,7 +442,7 @@ async def test_close_on_one_replica_ends_the_log_for_a_reader_on_another(new_log
         reader = asyncio.create_task(b.read(RUN, 1, 4.0))
         await asyncio.sleep(0.05)
         await a.close(RUN)
-        assert await reader == Batch([], closed=True)
+        assert await reader == Batch(2, [], closed=True)
 
 
 @redis_only
@@ -604,7 +604,7 @@ async def test_ping_a_lost_server_and_every_call_is_event_log_unavailable_until_
                 # is woken, and its next read asks the server and reports it down.
                 done, _ = await asyncio.wait([reader], timeout=3 * PROMPT)
                 assert reader in done
-                assert reader.result() == Batch([], closed=False)
+                assert reader.result() == Batch(2, [], closed=False)
                 with pytest.raises(EventLogUnavailable):
                     await log.read(RUN, 1, 0)
                 for call in (

@@ -200,6 +200,8 @@ def test_canonical_delta_bytes_equal_sse_encode_for_any_text(text: str, seq: int
     event = Delta(text)
     expected = encode(dumps(event).decode(), event="delta", id=str(seq))
     assert _canonical(seq, event) == expected
+    # What a replay renders from the log, where a delta is kept as its text.
+    assert CanonicalRenderer().render_text(seq, text) == expected
 
 
 @settings(max_examples=300, database=None)

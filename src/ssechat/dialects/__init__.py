@@ -2,7 +2,9 @@
 
 A dialect is a factory for a `Renderer`, made once per response (some formats number their
 own messages or remember what they have opened); `render` turns one logged event into the
-bytes to send, possibly none. Dialects never see the model, the run or the socket.
+bytes to send, possibly none. A renderer may also have `render_text(seq, text)`, the same bytes
+as `render(seq, Delta(text))`: a replay hands it the log's deltas as they are kept, as text,
+and makes no event per delta (`text_renderer`). Dialects never see the model, the run or the socket.
 
 Called with no arguments a dialect renders for any route (`?format=`); the routes that speak a
 dialect natively may pass it keyword options known only per response (seed 004's snapshot,
@@ -18,7 +20,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from ssechat.events import Event
+from ssechat.events import Delta, Event
 
 
 class Renderer(Protocol):
@@ -43,6 +45,16 @@ def wire_of(renderer: Renderer) -> Wire:
     """The renderer's `wire`, or the default (a `retry:` preamble, no extra headers)."""
     wire = getattr(renderer, "wire", DEFAULT_WIRE)
     return wire if isinstance(wire, Wire) else DEFAULT_WIRE
+
+
+def text_renderer(renderer: Renderer) -> Callable[[int, str], bytes]:
+    """How `renderer` renders a delta given as its text: its `render_text`, else its `render`
+    of the Delta."""
+    render_text = getattr(renderer, "render_text", None)
+    if render_text is not None:
+        return render_text  # type: ignore[no-any-return]
+    render = renderer.render
+    return lambda seq, text: render(seq, Delta(text))
 
 
 def frame(data: Any, *, event: str | None = None, id: str | None = None) -> bytes:

@@ -7,18 +7,30 @@ emits a raw newline, which makes the one-`data:`-line form the correct SSE encod
 
 from __future__ import annotations
 
+import orjson
+
 from ssechat.dialects import register_dialect
-from ssechat.events import EVENT_TYPES, Event, dumps
+from ssechat.events import EVENT_TYPES, Delta, Event, dumps
 
 # "\nevent: <type>\ndata: " for every type, encoded once.
 _HEADS = {name: b"\nevent: %s\ndata: " % name.encode() for name in EVENT_TYPES}
+# A delta, the event of almost every message, in one format: `dumps(Delta(text))` inlined.
+_DELTA = b'id: %d\nevent: delta\ndata: {"text":%s}\n\n'
+
+
+def _delta(seq: int, text: str) -> bytes:
+    return _DELTA % (seq, orjson.dumps(text))
 
 
 class CanonicalRenderer:
     __slots__ = ()
 
     def render(self, seq: int, event: Event) -> bytes:
+        if type(event) is Delta:
+            return _delta(seq, event.text)
         return b"id: %d%s%s\n\n" % (seq, _HEADS[event.type], dumps(event))
+
+    render_text = staticmethod(_delta)
 
 
 register_dialect("ssechat")(CanonicalRenderer)

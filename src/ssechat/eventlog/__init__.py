@@ -17,9 +17,13 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from ssechat.errors import ApiError, NotFound
-from ssechat.events import Event
+from ssechat.events import Delta, Event
 
 Entry = tuple[int, Event]  # (seq, event); seq counts from 1 with no gaps
+# What a log holds at a seq: an event, or a delta as its text alone. A log keeps deltas so
+# (a str is invisible to the garbage collector), and a replay renders the text without
+# making a Delta of it again (see `dialects.text_renderer`).
+Item = Event | str
 # Called with each event appended after a reader caught up (seq, event), and with (seq, None)
 # when the log ends. It runs inside `append`, in the producer's step: it must not block.
 Listener = Callable[[int, Event | None], None]
@@ -43,11 +47,28 @@ class EventLogUnavailable(ApiError):
     retryable = True
 
 
+def event_of(item: Item) -> Event:
+    return Delta(item) if isinstance(item, str) else item
+
+
 @dataclass(frozen=True, slots=True)
 class Batch:
-    entries: Sequence[Entry]
-    # True when the log has ended and `entries` reach its last event: nothing more will come.
+    """What a read found: `items[i]` is the event of seq `first + i`."""
+
+    first: int
+    items: Sequence[Item]
+    # True when the log has ended and `items` reach its last event: nothing more will come.
     closed: bool
+
+    @property
+    def last(self) -> int:
+        """The seq of the last item (the one before `first` if there are none)."""
+        return self.first + len(self.items) - 1
+
+    @property
+    def entries(self) -> list[Entry]:
+        """The items as (seq, event) pairs, every delta a `Delta`."""
+        return [(seq, event_of(item)) for seq, item in enumerate(self.items, self.first)]
 
 
 class EventLog(Protocol):

@@ -23,7 +23,7 @@ import math
 from collections.abc import Callable
 from functools import partial
 
-from ssechat.eventlog import Batch, Listener, LogEnded, RunNotFound
+from ssechat.eventlog import Batch, Item, Listener, LogEnded, RunNotFound
 from ssechat.events import Delta, Event
 
 # Cap on one read so that replaying a long run to a slow client is written in slices.
@@ -43,8 +43,8 @@ class _Log:
     __slots__ = ("chunks", "closed", "count", "listeners", "readers", "tail")
 
     def __init__(self) -> None:
-        self.chunks: list[tuple[Event | str, ...]] = []  # full ones, CHUNK events each
-        self.tail: list[Event | str] = []  # the rest, fewer than CHUNK
+        self.chunks: list[tuple[Item, ...]] = []  # full ones, CHUNK events each
+        self.tail: list[Item] = []  # the rest, fewer than CHUNK
         self.count = 0
         self.closed = False
         # Waiting reads, made on the first: most logs never have one (a live stream listens),
@@ -52,7 +52,7 @@ class _Log:
         self.readers: set[asyncio.Future[None]] | None = None
         self.listeners: list[Listener] = []
 
-    def add(self, item: Event | str) -> int:
+    def add(self, item: Item) -> int:
         tail = self.tail
         tail.append(item)
         if len(tail) == CHUNK:
@@ -61,9 +61,9 @@ class _Log:
         self.count += 1
         return self.count
 
-    def slice(self, start: int, end: int) -> list[Event | str]:
+    def slice(self, start: int, end: int) -> list[Item]:
         """The events at indices start..end-1 (seqs start+1..end)."""
-        items: list[Event | str] = []
+        items: list[Item] = []
         chunks = self.chunks
         while start < end:
             index, offset = divmod(start, CHUNK)
@@ -153,11 +153,7 @@ class MemoryEventLog:
                 self._deadlines.discard(slot, reader)
         end = min(log.count, after + MAX_BATCH)
         start = max(after, 0)
-        entries = [
-            (seq, Delta(e) if isinstance(e, str) else e)
-            for seq, e in enumerate(log.slice(start, end), start + 1)
-        ]
-        return Batch(entries, closed=log.closed and end >= log.count)
+        return Batch(start + 1, log.slice(start, end), closed=log.closed and end >= log.count)
 
     async def close(self, run_id: str) -> None:
         log = self._logs.get(run_id)
