@@ -226,14 +226,14 @@ class _Direct:
                     await flow.drain()
                     continue
                 data, done = await feed.next(timeout)
-                if timeout and not data and not done:
+                if done:  # the last of it and the response's end in one write
+                    await self.send({**END, "body": body + data})
+                    return
+                if timeout and not data:
                     data = PING  # a quiet `keepalive` (a client gone is noticed next turn)
                 if body or data:
                     self.write(body + data)
                     body = b""
-                if done:
-                    await self.send(END)
-                    return
                 timeout = 0.0
                 if data:
                     continue  # there may be more: read on before listening
@@ -252,8 +252,8 @@ class _Direct:
             await feed.aclose()
 
     def ready(self, ended: bool) -> None:
-        if ended:  # the end of a stream is never held back
-            self.loop.call_soon(self.flush)
+        if ended:  # never held back; the task sends it, with the response's end
+            self.loop.call_soon(self.wake)
         elif not self.scheduled:
             self.scheduled = True
             due = self.flushed + self.interval
@@ -261,6 +261,11 @@ class _Direct:
                 self.loop.call_soon(self.flush)
             else:
                 self.loop.call_at(due, self.flush)
+
+    def wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def flush(self) -> None:
         """Write what came since; wake the task when it has something to do."""
