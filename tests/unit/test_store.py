@@ -225,3 +225,21 @@ async def test_a_hundred_and_fifty_turns_at_once_are_all_stored(store: Store) ->
     assert set(await store.streaming_runs(older_than=-1, limit=1000)) == {
         f"run_{n}" for n in range(150)
     }
+
+
+async def test_a_write_that_fails_among_others_at_once_fails_alone(store: Store) -> None:
+    # On SQLite the writes that wait together share a transaction: one failing must not take
+    # the others down with it.
+    def broken(session: object) -> None:
+        raise ValueError("a bug in one write")
+
+    results = await asyncio.gather(
+        turn(store, "alice", "c", "q1", 1),
+        store.write(broken),
+        turn(store, "alice", "c", "q2", 2),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], ValueError)
+    found = await store.get_conversation("alice", "c")
+    assert found is not None
+    assert [m.content for m in found[1] if m.role == "user"] == ["q1", "q2"]

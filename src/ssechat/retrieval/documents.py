@@ -75,7 +75,7 @@ async def ingest(
     for attempt in range(2):  # a concurrent ingest of the same new uri may win the insert
         try:
             async with store.begin() as s:
-                await store.ensure_user(s, user)
+                await s.run_sync(store.ensure_user, user)
                 doc = await s.scalar(
                     select(Document).where(Document.user_id == user, Document.uri == uri)
                 )

@@ -8,22 +8,25 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import (
     Connection,
+    Engine,
     bindparam,
+    create_engine,
     delete,
     event,
     func,
     insert,
+    make_url,
     select,
     text,
     update,
@@ -35,14 +38,19 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Update
 
 from ssechat.errors import ApiError
 from ssechat.ids import new_id
 from ssechat.store.tables import ApiKey, Conversation, Message, User, utcnow
+from ssechat.store.writer import SqliteWriter
 
 KEY_PREFIX = "sk-ssechat-"
 _MIGRATIONS = Path(__file__).with_name("migrations")
+_IN_MEMORY = (None, "", ":memory:")  # a SQLite database no second engine could open
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def sqlite_url(data_dir: Path) -> str:
@@ -96,7 +104,7 @@ def _set(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class Store:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, writer: Engine | None = None) -> None:
         self.engine = engine
         self.session = async_sessionmaker(engine, expire_on_commit=False)
         # SQLite has one writer at a time, and a transaction that reads before it writes
@@ -105,6 +113,7 @@ class Store:
         # process costs nothing a single SQLite writer was not already paying.
         self._write_turn = asyncio.Lock() if engine.dialect.name == "sqlite" else nullcontext()
         self._users: set[str] = set()  # users known to exist (users are never deleted)
+        self._writer = SqliteWriter(writer, self._write_turn) if writer is not None else None
 
     @classmethod
     async def open(cls, url: str) -> Store:
@@ -113,14 +122,34 @@ class Store:
         # replaced on first use instead of failing one request per dead connection.
         sqlite = url.startswith("sqlite")
         engine = create_async_engine(url, pool_pre_ping=not sqlite)
+        writer = None
         if sqlite:
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+            parsed = make_url(url)
+            if parsed.drivername == "sqlite+aiosqlite" and parsed.database not in _IN_MEMORY:
+                writer = create_engine(parsed.set(drivername="sqlite"))  # the same file
+                event.listen(writer, "connect", _sqlite_pragmas)
         async with engine.begin() as conn:
             await conn.run_sync(_migrate)
-        return cls(engine)
+        return cls(engine, writer)
 
     async def close(self) -> None:
+        if self._writer is not None:
+            await self._writer.aclose()
         await self.engine.dispose()
+
+    async def write(
+        self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`fn(session, *args, **kwargs)` in a transaction, committed before this returns:
+        the writes every chat makes, written once as sync code. On a SQLite file they go to
+        the store's `SqliteWriter`; on other databases (PostgreSQL), to an async session's
+        `run_sync`."""
+        with _unavailable_as_503():
+            if self._writer is not None:
+                return await self._writer.run(lambda s: fn(s, *args, **kwargs))
+            async with self._write_turn, self.session.begin() as s:
+                return await s.run_sync(fn, *args, **kwargs)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -138,14 +167,15 @@ class Store:
                 async with self.session.begin() as s:
                     yield s
 
-    async def ensure_user(self, s: AsyncSession, user_id: str) -> None:
-        """Create the user on first sight, in transaction `s`. A user found committed is
-        remembered, so a user's later requests skip the query."""
+    def ensure_user(self, s: Session, user_id: str) -> None:
+        """Create the user on first sight, in transaction `s` (an async session's: through
+        `run_sync`). A user found committed is remembered, so a user's later requests skip
+        the query."""
         if user_id in self._users:
             return
-        if await s.get(User, user_id) is None:
+        if s.get(User, user_id) is None:
             s.add(User(id=user_id))
-            await s.flush()  # not remembered yet: this transaction may still roll back
+            s.flush()  # not remembered yet: this transaction may still roll back
         else:
             self._users.add(user_id)
 
@@ -160,7 +190,7 @@ class Store:
         """A new API key for `user_id` (created if needed); only its hash is kept."""
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         async with self.begin() as s:
-            await self.ensure_user(s, user_id)
+            await s.run_sync(self.ensure_user, user_id)
             s.add(ApiKey(hash=hash_key(key), prefix=key[: len(KEY_PREFIX) + 6], user_id=user_id))
         return key
 
@@ -202,77 +232,87 @@ class Store:
         """Store the question and an empty `streaming` answer; or, for a `client_message_id`
         already seen in this conversation, return the earlier turn untouched."""
 
-        async def attempt(s: AsyncSession) -> Turn:
-            await self.ensure_user(s, user_id)
-            conv = None
-            if conversation_id is not None:
-                conv = await s.scalar(
-                    select(Conversation).where(
-                        Conversation.user_id == user_id, Conversation.id == conversation_id
-                    )
-                )
-            now = utcnow()
-            history: tuple[Message, ...] = ()  # a new conversation's, and it is created `now`
-            # Rows written once are inserted with Core: the ORM's unit of work cost more
-            # than the rest of starting a chat.
-            conn = await s.connection()
-            if conv is None:
-                conv_id = conversation_id or new_id("conv")
-                created = await conn.execute(
-                    insert(Conversation),
-                    {
-                        "id": conv_id,
-                        "user_id": user_id,
-                        "title": _title(question),
-                        "created_at": now,
-                        "updated_at": now,
-                    },
-                )
-                key = created.inserted_primary_key
-                assert key is not None, "a single-row insert reports its key"
-                conv_pk = key[0]
-            else:
-                conv_id, conv_pk = conv.id, conv.pk
-                if client_message_id is not None:
-                    earlier = await s.scalar(
-                        select(Message).where(
-                            Message.conversation_pk == conv.pk,
-                            Message.client_message_id == client_message_id,
-                        )
-                    )
-                    if earlier is not None and earlier.run_id is not None:
-                        answer = await s.scalar(
-                            select(Message.id).where(
-                                Message.run_id == earlier.run_id, Message.role == "assistant"
-                            )
-                        )
-                        return Turn(
-                            conv.id, earlier.id, answer or "", earlier.run_id, (), repeated=True
-                        )
-                history = await _history(s, conv.pk, history_chars)
-                conv.updated_at = now
-            question_id = new_id("msg")
-            turn = dict(conversation_pk=conv_pk, run_id=run_id, created_at=now, updated_at=now)
-            await conn.execute(
-                insert(Message),
-                [  # in this order: a conversation's messages are ordered by their pk
-                    {**turn, "id": question_id, "role": "user", "content": question,
-                     "status": "complete", "client_message_id": client_message_id,
-                     "pipeline": None, "model": None},
-                    {**turn, "id": answer_id, "role": "assistant", "content": "",
-                     "status": "streaming", "client_message_id": None,
-                     "pipeline": pipeline, "model": model},
-                ],
-            )  # fmt: skip
-            return Turn(conv_id, question_id, answer_id, run_id, history)
-
         for _ in range(2):  # a concurrent resubmit may win the unique constraint once
             try:
-                async with self.begin() as s:
-                    return await attempt(s)
+                return await self.write(
+                    self._begin_turn, user_id, conversation_id, question, run_id=run_id,
+                    answer_id=answer_id, pipeline=pipeline, model=model,
+                    client_message_id=client_message_id, history_chars=history_chars,
+                )  # fmt: skip
             except IntegrityError:
                 continue
         raise RuntimeError("could not store the message")
+
+    def _begin_turn(
+        self,
+        s: Session,
+        user_id: str,
+        conversation_id: str | None,
+        question: str,
+        *,
+        run_id: str,
+        answer_id: str,
+        pipeline: str,
+        model: str,
+        client_message_id: str | None,
+        history_chars: int,
+    ) -> Turn:
+        self.ensure_user(s, user_id)
+        conv = _conversation(s, user_id, conversation_id) if conversation_id else None
+        now = utcnow()
+        history: tuple[Message, ...] = ()  # a new conversation's, and it is created `now`
+        # Rows written once are inserted with Core: the ORM's unit of work cost more than
+        # the rest of starting a chat.
+        conn = s.connection()
+        if conv is None:
+            conv_id = conversation_id or new_id("conv")
+            created = conn.execute(
+                insert(Conversation),
+                {
+                    "id": conv_id,
+                    "user_id": user_id,
+                    "title": _title(question),
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+            key = created.inserted_primary_key
+            assert key is not None, "a single-row insert reports its key"
+            conv_pk = key[0]
+        else:
+            conv_id, conv_pk = conv.id, conv.pk
+            if client_message_id is not None:
+                earlier = s.scalar(
+                    select(Message).where(
+                        Message.conversation_pk == conv.pk,
+                        Message.client_message_id == client_message_id,
+                    )
+                )
+                if earlier is not None and earlier.run_id is not None:
+                    answer = s.scalar(
+                        select(Message.id).where(
+                            Message.run_id == earlier.run_id, Message.role == "assistant"
+                        )
+                    )
+                    return Turn(
+                        conv.id, earlier.id, answer or "", earlier.run_id, (), repeated=True
+                    )
+            history = _history(s, conv.pk, history_chars)
+            conv.updated_at = now
+        question_id = new_id("msg")
+        turn = dict(conversation_pk=conv_pk, run_id=run_id, created_at=now, updated_at=now)
+        conn.execute(
+            insert(Message),
+            [  # in this order: a conversation's messages are ordered by their pk
+                {**turn, "id": question_id, "role": "user", "content": question,
+                 "status": "complete", "client_message_id": client_message_id,
+                 "pipeline": None, "model": None},
+                {**turn, "id": answer_id, "role": "assistant", "content": "",
+                 "status": "streaming", "client_message_id": None,
+                 "pipeline": pipeline, "model": model},
+            ],
+        )  # fmt: skip
+        return Turn(conv_id, question_id, answer_id, run_id, history)
 
     async def append_texts(self, pieces: Mapping[str, str]) -> None:
         """Add to streaming answers the text that came since their last save, by message id,
@@ -286,10 +326,10 @@ class Store:
             .where(Message.id == bindparam("message_id"), Message.status == "streaming")
             .values(content=Message.content + bindparam("piece"))
         )
-        async with self.begin() as s:
-            # Core and executemany: one statement for every run that grew, no ORM unit of work.
-            conn = await s.connection()
-            await conn.execute(query, [{"message_id": k, "piece": v} for k, v in pieces.items()])
+        # Core and executemany: one statement for every run that grew, no ORM unit of work.
+        await self.write(
+            _execute, query, [{"message_id": k, "piece": v} for k, v in pieces.items()]
+        )
 
     async def finish(
         self,
@@ -305,9 +345,8 @@ class Store:
         already."""
         values = {"status": status, "content": content, "updated_at": utcnow(), **fields}
         query = _finish_statement(only_if_streaming, tuple(values))
-        async with self.begin() as s:
-            conn = await s.connection()  # Core, as for the turn's rows (begin_turn)
-            await conn.execute(query, {"message_id": message_id, **_set(values)})
+        # Core, as for the turn's rows (begin_turn).
+        await self.write(_execute, query, {"message_id": message_id, **_set(values)})
 
     async def streaming_runs(self, older_than: float, limit: int = 100) -> list[str]:
         """Runs whose answer has been `streaming` for more than `older_than` seconds."""
@@ -346,7 +385,7 @@ class Store:
 
     async def create_conversation(self, user_id: str, title: str = "") -> Conversation:
         async with self.begin() as s:
-            await self.ensure_user(s, user_id)
+            await s.run_sync(self.ensure_user, user_id)
             conv = Conversation(id=new_id("conv"), user_id=user_id, title=title)
             s.add(conv)
             return conv
@@ -370,7 +409,7 @@ class Store:
         self, user_id: str, conversation_id: str
     ) -> tuple[Conversation, Sequence[Message]] | None:
         async with self.read() as s:
-            conv = await _conversation(s, user_id, conversation_id)
+            conv = await s.run_sync(_conversation, user_id, conversation_id)
             if conv is None:
                 return None
             messages = await s.scalars(
@@ -382,14 +421,14 @@ class Store:
         self, user_id: str, conversation_id: str, title: str
     ) -> Conversation | None:
         async with self.begin() as s:
-            conv = await _conversation(s, user_id, conversation_id)
+            conv = await s.run_sync(_conversation, user_id, conversation_id)
             if conv is not None:
                 conv.title, conv.updated_at = title, utcnow()
             return conv
 
     async def delete_conversation(self, user_id: str, conversation_id: str) -> bool:
         async with self.begin() as s:
-            conv = await _conversation(s, user_id, conversation_id)
+            conv = await s.run_sync(_conversation, user_id, conversation_id)
             if conv is None:
                 return False
             await s.execute(delete(Message).where(Message.conversation_pk == conv.pk))
@@ -402,8 +441,12 @@ def _title(question: str) -> str:
     return line if len(line) <= 80 else line[:79] + "…"
 
 
-async def _conversation(s: AsyncSession, user_id: str, conversation_id: str) -> Conversation | None:
-    conv: Conversation | None = await s.scalar(
+def _execute(s: Session, statement: Any, params: Any) -> None:
+    s.connection().execute(statement, params)
+
+
+def _conversation(s: Session, user_id: str, conversation_id: str) -> Conversation | None:
+    conv: Conversation | None = s.scalar(
         select(Conversation).where(
             Conversation.user_id == user_id, Conversation.id == conversation_id
         )
@@ -411,11 +454,11 @@ async def _conversation(s: AsyncSession, user_id: str, conversation_id: str) -> 
     return conv
 
 
-async def _history(s: AsyncSession, conversation_pk: int, budget: int) -> tuple[Message, ...]:
+def _history(s: Session, conversation_pk: int, budget: int) -> tuple[Message, ...]:
     """The latest questions and finished answers that fit in `budget` characters, oldest
     first; a partial or failed answer is left out, its question kept, and the cut never
     leaves an answer without its question."""
-    rows = await s.scalars(
+    rows = s.scalars(
         select(Message)
         .where(
             Message.conversation_pk == conversation_pk,
