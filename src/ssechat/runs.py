@@ -76,6 +76,7 @@ LOST = StopReason(
 # A stored answer younger than this may belong to a run still being started: not an orphan.
 STARTING_S = 10.0
 SAVE_SLICE = 100  # runs whose progress one transaction saves
+METRICS_STEP = 256  # events a subscription sends before it adds them to `events_sent`
 SWEEP_S = 30.0  # how often a replica looks for answers that a vanished replica left open
 
 
@@ -608,7 +609,9 @@ class Subscription:
         self._render = renderer.render
         self._render_text = text_renderer(renderer)
         self._live: list[bytes] = []  # rendered while listening, not taken yet
-        self._count = 0  # events in `_live`
+        # Events sent and not yet added to the `events_sent` counter: it is added to in steps
+        # (`_sent`), since a stream writing an event at a time would take its lock per event.
+        self._count = 0
         self._closed = False  # the log ended while listening
         self._ready: Callable[[bool], None] | None = None
         self._stop: Callable[[], None] | None = None
@@ -632,7 +635,7 @@ class Subscription:
         if not batch.items:
             return b"", batch.closed
         self.after = batch.last
-        self._runs.metrics.events_sent.inc(len(batch.items))
+        self._sent(len(batch.items))
         render, render_text = self._render, self._render_text
         data = b"".join(
             [
@@ -661,10 +664,13 @@ class Subscription:
         """What came while listening, rendered, and whether the run has ended."""
         data = b"".join(self._live)
         self._live.clear()
-        if self._count:
+        return data, self._closed
+
+    def _sent(self, n: int) -> None:
+        self._count += n
+        if self._count >= METRICS_STEP:
             self._runs.metrics.events_sent.inc(self._count)
             self._count = 0
-        return data, self._closed
 
     def _on_event(self, seq: int, event: Event | None) -> None:
         if self._closed:
@@ -674,7 +680,7 @@ class Subscription:
             self._stop = None  # an ended log has dropped its listeners
         else:
             self.after = seq
-            self._count += 1
+            self._sent(1)
             try:
                 data = self._render(seq, event)
             except Exception:  # one response's bug must not stop the run for every other
@@ -700,6 +706,8 @@ class Subscription:
 
     async def aclose(self) -> None:
         self.unlisten()
+        self._runs.metrics.events_sent.inc(self._count)
+        self._count = 0
         self._runs._unsubscribe(self.run_id)
 
 
