@@ -9,11 +9,12 @@ Two paths, the same bytes:
 - **Direct**, under uvicorn's httptools protocol (what `ssechat serve` runs): the headers go
   through ASGI `send`, then the body is written to uvicorn's transport as HTTP/1.1 chunks, and
   a stream that has caught up *listens* to its run's log instead of waiting on it. An event
-  appended is rendered in the run's own step and, if the stream's last write is at least
-  `write_interval` old, written there and then; else a timer writes everything that came
-  since when it will be: no task wakes per event, a model producing faster than that shares
-  writes (a write costs more than rendering an event), and one that is slower, or an event
-  after a pause, is written at once. Keepalive pings and the check for a client that left are one
+  appended is rendered in the run's own step, and one callback writes everything that came
+  since: no task wakes per event, and what arrives together leaves in one write. That
+  callback runs at the next turn of the event loop if the stream's last write is at least
+  `write_interval` old, else when it will be: a model producing faster than that shares
+  writes (a write costs more than rendering an event), one that is slower, or an event after
+  a pause, is written at once. Keepalive pings and the check for a client that left are one
   timer for all streams, not a task or a timer per stream. `StreamingApp` (the app
   `create_app` builds) goes further: the response hands its stream back to the app, which
   streams it after the framework's routing and middleware have returned, so an idle stream
@@ -256,19 +257,10 @@ class _Direct:
         elif not self.scheduled:
             self.scheduled = True
             due = self.flushed + self.interval
-            if due > self.loop.time():
+            if due <= self.loop.time():
+                self.loop.call_soon(self.flush)
+            else:
                 self.loop.call_at(due, self.flush)
-                return
-            # Now, in the producer's step: with many streams each written an event at a time,
-            # a callback per event cost a third of the event's time. A failure is the
-            # stream's, reported as the callback's would be, never the producer's.
-            try:
-                self.flush()
-            except Exception as exc:
-                self.loop.call_exception_handler(
-                    {"message": "stream write failed", "exception": exc}
-                )
-                self.wake()
 
     def wake(self) -> None:
         waiter = self.waiter
