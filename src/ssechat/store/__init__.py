@@ -232,87 +232,70 @@ class Store:
         """Store the question and an empty `streaming` answer; or, for a `client_message_id`
         already seen in this conversation, return the earlier turn untouched."""
 
+        def attempt(s: Session) -> Turn:
+            self.ensure_user(s, user_id)
+            conv = _conversation(s, user_id, conversation_id) if conversation_id else None
+            now = utcnow()
+            history: tuple[Message, ...] = ()  # a new conversation's, and it is created `now`
+            # Rows written once are inserted with Core: the ORM's unit of work cost more than
+            # the rest of starting a chat.
+            conn = s.connection()
+            if conv is None:
+                conv_id = conversation_id or new_id("conv")
+                created = conn.execute(
+                    insert(Conversation),
+                    {
+                        "id": conv_id,
+                        "user_id": user_id,
+                        "title": _title(question),
+                        "created_at": now,
+                        "updated_at": now,
+                    },
+                )
+                key = created.inserted_primary_key
+                assert key is not None, "a single-row insert reports its key"
+                conv_pk = key[0]
+            else:
+                conv_id, conv_pk = conv.id, conv.pk
+                if client_message_id is not None:
+                    earlier = s.scalar(
+                        select(Message).where(
+                            Message.conversation_pk == conv.pk,
+                            Message.client_message_id == client_message_id,
+                        )
+                    )
+                    if earlier is not None and earlier.run_id is not None:
+                        answer = s.scalar(
+                            select(Message.id).where(
+                                Message.run_id == earlier.run_id, Message.role == "assistant"
+                            )
+                        )
+                        return Turn(
+                            conv.id, earlier.id, answer or "", earlier.run_id, (), repeated=True
+                        )
+                history = _history(s, conv.pk, history_chars)
+                conv.updated_at = now
+            question_id = new_id("msg")
+            turn = dict(conversation_pk=conv_pk, run_id=run_id, created_at=now, updated_at=now)
+            conn.execute(
+                insert(Message),
+                [  # in this order: a conversation's messages are ordered by their pk
+                    {**turn, "id": question_id, "role": "user", "content": question,
+                     "status": "complete", "client_message_id": client_message_id,
+                     "pipeline": None, "model": None},
+                    {**turn, "id": answer_id, "role": "assistant", "content": "",
+                     "status": "streaming", "client_message_id": None,
+                     "pipeline": pipeline, "model": model},
+                ],
+            )  # fmt: skip
+            return Turn(conv_id, question_id, answer_id, run_id, history)
+
         for _ in range(2):  # a concurrent resubmit may win the unique constraint once
             try:
-                return await self.write(
-                    self._begin_turn, user_id, conversation_id, question, run_id=run_id,
-                    answer_id=answer_id, pipeline=pipeline, model=model,
-                    client_message_id=client_message_id, history_chars=history_chars,
-                )  # fmt: skip
+                return await self.write(attempt)
             except IntegrityError:
                 continue
         raise RuntimeError("could not store the message")
-
-    def _begin_turn(
-        self,
-        s: Session,
-        user_id: str,
-        conversation_id: str | None,
-        question: str,
-        *,
-        run_id: str,
-        answer_id: str,
-        pipeline: str,
-        model: str,
-        client_message_id: str | None,
-        history_chars: int,
-    ) -> Turn:
-        self.ensure_user(s, user_id)
-        conv = _conversation(s, user_id, conversation_id) if conversation_id else None
-        now = utcnow()
-        history: tuple[Message, ...] = ()  # a new conversation's, and it is created `now`
-        # Rows written once are inserted with Core: the ORM's unit of work cost more than
-        # the rest of starting a chat.
-        conn = s.connection()
-        if conv is None:
-            conv_id = conversation_id or new_id("conv")
-            created = conn.execute(
-                insert(Conversation),
-                {
-                    "id": conv_id,
-                    "user_id": user_id,
-                    "title": _title(question),
-                    "created_at": now,
-                    "updated_at": now,
-                },
-            )
-            key = created.inserted_primary_key
-            assert key is not None, "a single-row insert reports its key"
-            conv_pk = key[0]
-        else:
-            conv_id, conv_pk = conv.id, conv.pk
-            if client_message_id is not None:
-                earlier = s.scalar(
-                    select(Message).where(
-                        Message.conversation_pk == conv.pk,
-                        Message.client_message_id == client_message_id,
-                    )
-                )
-                if earlier is not None and earlier.run_id is not None:
-                    answer = s.scalar(
-                        select(Message.id).where(
-                            Message.run_id == earlier.run_id, Message.role == "assistant"
-                        )
-                    )
-                    return Turn(
-                        conv.id, earlier.id, answer or "", earlier.run_id, (), repeated=True
-                    )
-            history = _history(s, conv.pk, history_chars)
-            conv.updated_at = now
-        question_id = new_id("msg")
-        turn = dict(conversation_pk=conv_pk, run_id=run_id, created_at=now, updated_at=now)
-        conn.execute(
-            insert(Message),
-            [  # in this order: a conversation's messages are ordered by their pk
-                {**turn, "id": question_id, "role": "user", "content": question,
-                 "status": "complete", "client_message_id": client_message_id,
-                 "pipeline": None, "model": None},
-                {**turn, "id": answer_id, "role": "assistant", "content": "",
-                 "status": "streaming", "client_message_id": None,
-                 "pipeline": pipeline, "model": model},
-            ],
-        )  # fmt: skip
-        return Turn(conv_id, question_id, answer_id, run_id, history)
 
     async def append_texts(self, pieces: Mapping[str, str]) -> None:
         """Add to streaming answers the text that came since their last save, by message id,
