@@ -669,8 +669,11 @@ class Subscription:
     def _sent(self, n: int) -> None:
         self._count += n
         if self._count >= METRICS_STEP:
-            self._runs.metrics.events_sent.inc(self._count)
-            self._count = 0
+            self._publish()
+
+    def _publish(self) -> None:
+        self._runs.metrics.events_sent.inc(self._count)
+        self._count = 0
 
     def _on_event(self, seq: int, event: Event | None) -> None:
         if self._closed:
@@ -706,8 +709,7 @@ class Subscription:
 
     async def aclose(self) -> None:
         self.unlisten()
-        self._runs.metrics.events_sent.inc(self._count)
-        self._count = 0
+        self._publish()
         self._runs._unsubscribe(self.run_id)
 
 
