@@ -29,7 +29,15 @@ import orjson
 
 from ssechat.dialects import Renderer, text_renderer
 from ssechat.errors import PipelineError, SsechatError
-from ssechat.eventlog import Batch, EventLog, EventLogUnavailable, LogEnded, SharedEventLog
+from ssechat.eventlog import (
+    Batch,
+    EventLog,
+    EventLogUnavailable,
+    Item,
+    LocalEventLog,
+    LogEnded,
+    SharedEventLog,
+)
 from ssechat.events import (
     Complete,
     Csv,
@@ -175,6 +183,7 @@ class RunManager:
     ) -> None:
         self.log = log
         self.shared = log if isinstance(log, SharedEventLog) else None
+        self.local = log if isinstance(log, LocalEventLog) else None
         self.heartbeat_interval = heartbeat_interval
         self.recorder = recorder
         self.metrics = metrics or Metrics()
@@ -424,25 +433,34 @@ class RunManager:
         end: Event = Error("internal_error", "the run ended unexpectedly")
         ended_elsewhere = False
         self.metrics.active_runs.inc()
-        # In memory an append never suspends, so a cancel cannot land inside it: an event is
-        # appended and noted right here. A shared log's append needs `_emit`'s shield.
-        append = self.log.append if self.shared is None else None
+        # A log in memory takes an item at once (`add`: no coroutine, so no cancel between
+        # logging it and noting it), and a token as its text: no Delta is made for it. Any
+        # other log's append may suspend, and needs `_emit`'s shield.
+        add = self.local.add if self.local is not None else None
+        text = run.text
         try:
             async with aclosing(pipeline(ctx)) as items:
                 async for item in items:
-                    event = Delta(item) if type(item) is str else _as_event(item, run.pipeline)
-                    if type(event) is Delta:
+                    if type(item) is str:  # a token: the path of almost every item
                         if ttft is None:
                             ttft = (time.perf_counter() - started) * 1000
                             self.metrics.ttft.observe(ttft / 1000)
-                    elif isinstance(event, Metadata):
+                        if add is not None:
+                            add(run.id, item)
+                            text.append(item)
+                            continue
+                    event = _as_event(item, run.pipeline)
+                    if isinstance(event, Metadata):
                         quality = event.quality  # merged into the run's own metadata below
                         continue
-                    if append is not None:
-                        await append(run.id, event)
+                    if type(event) is Delta and ttft is None:
+                        ttft = (time.perf_counter() - started) * 1000
+                        self.metrics.ttft.observe(ttft / 1000)
+                    if add is not None:
+                        add(run.id, event)
                         _note(run, event)
                     else:
-                        await self._emit_shared(run, event)
+                        await self._emit(run, event)
             run.usage = model.usage
             total = (time.perf_counter() - started) * 1000
             await self.log.append(
@@ -490,9 +508,10 @@ class RunManager:
             self._ended[run.id] = run.user  # not the run: its text and task can go now
             asyncio.get_running_loop().call_later(self.retention, self._ended.pop, run.id, None)
 
-    async def _emit_shared(self, run: Run, event: Event) -> None:
-        """Log `event` on a shared log and note it on the run: both or neither, so that the
-        saved answer is exactly what its subscribers saw, even when a cancel comes in between.
+    async def _emit(self, run: Run, event: Event) -> None:
+        """Log `event` on a log whose append may suspend (a shared one) and note it on the run:
+        both or neither, so that the saved answer is exactly what its subscribers saw, even
+        when a cancel comes in between.
         On the wire a cancel can land mid-write: the write finishes before the run stops."""
         write = asyncio.ensure_future(self.log.append(run.id, event))
         try:
@@ -675,17 +694,21 @@ class Subscription:
         self._runs.metrics.events_sent.inc(self._count)
         self._count = 0
 
-    def _on_event(self, seq: int, event: Event | None) -> None:
+    def _on_event(self, seq: int, item: Item | None) -> None:
         if self._closed:
             return
-        if event is None:
+        if item is None:
             self._closed = True
             self._stop = None  # an ended log has dropped its listeners
         else:
             self.after = seq
             self._sent(1)
             try:
-                data = self._render(seq, event)
+                data = (
+                    self._render_text(seq, item)
+                    if isinstance(item, str)
+                    else self._render(seq, item)
+                )
             except Exception:  # one response's bug must not stop the run for every other
                 logger.exception("run %s: could not render event %d", self.run_id, seq)
                 self._closed, data = True, b""

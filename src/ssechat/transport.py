@@ -45,6 +45,10 @@ HEADERS = [
     (b"connection", b"keep-alive"),
 ]
 PING = sse.encode(comment="ping")
+# Under load a stream's writes are held for CORK_TURNS times the loop's lag, at most MAX_HOLD
+# seconds (`_Direct.flush`): a quarter of a second is still text streaming to a reader.
+CORK_TURNS = 8
+MAX_HOLD = 0.25
 END = {"type": "http.response.body", "body": b"", "more_body": False}
 HANDOFF = "ssechat.handoff"  # scope key: where a response leaves its stream for the app
 # The ASGI spec's keys but the request's headers, once the response has started (uvicorn reads
@@ -176,10 +180,13 @@ class _Direct:
 
     __slots__ = (
         "cycle",
+        "due",
         "feed",
         "flushed",
+        "hold",
         "interval",
         "keepalive",
+        "lag",
         "last",
         "loop",
         "preamble",
@@ -207,6 +214,9 @@ class _Direct:
         self.last = self.loop.time()  # of the last write: pings go to streams idle since
         self.scheduled = False  # a flush is due (this turn of the loop, or at a time)
         self.flushed = -write_interval  # when a flush last wrote: a burst's first goes at once
+        self.due = 0.0  # when the flush scheduled should run
+        self.hold = write_interval  # least time between two flushes: grows with the loop's lag
+        self.lag = 0.0  # how late the last flush ran
         self.waiter: asyncio.Future[None] | None = None  # set while listening
 
     def write(self, data: bytes) -> None:
@@ -256,10 +266,12 @@ class _Direct:
             self.loop.call_soon(self.wake)
         elif not self.scheduled:
             self.scheduled = True
-            due = self.flushed + self.interval
-            if due <= self.loop.time():
+            due, now = self.flushed + self.hold, self.loop.time()
+            if due <= now:
+                self.due = now
                 self.loop.call_soon(self.flush)
             else:
+                self.due = due
                 self.loop.call_at(due, self.flush)
 
     def wake(self) -> None:
@@ -270,6 +282,16 @@ class _Direct:
     def flush(self) -> None:
         """Write what came since; wake the task when it has something to do."""
         self.scheduled = False
+        # Autocorking. How late the loop ran this flush says how long its turns take: a loop
+        # that busy is saturated, each of its streams gets about an event a turn, and a write
+        # (a syscall that runs the receiver's TCP on loopback) costs more than several events.
+        # So the next write waits for a few turns' worth: at 1,000 saturated streams this
+        # cuts writes to a fifth. A lag counts once two flushes in a row saw it, so one slow
+        # turn (a collection, a save) delays no paced stream; an idle loop is on time, and
+        # the hold falls back to `write_interval`.
+        lag = self.loop.time() - self.due
+        self.hold = min(max(self.interval, CORK_TURNS * min(lag, self.lag)), MAX_HOLD)
+        self.lag = lag
         waiter = self.waiter
         if waiter is None or waiter.done():
             return  # the task is taking over: `next` returns what is left

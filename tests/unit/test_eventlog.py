@@ -15,6 +15,7 @@ from ssechat.eventlog import (
     Entry,
     EventLog,
     EventLogUnavailable,
+    LogEnded,
     RunNotFound,
     SharedEventLog,
 )
@@ -293,15 +294,31 @@ async def test_reads_across_the_logs_storage_chunks_miss_and_repeat_nothing(
 # --- listening: the in-memory log pushes to readers that have caught up -------------------
 
 
-async def test_a_listener_gets_each_event_appended_then_the_end_in_order() -> None:
+async def test_a_listener_gets_each_item_appended_then_the_end_in_order() -> None:
     log = MemoryEventLog()
     await log.append(RUN, Delta("before"))
     heard: list[tuple[int, object]] = []
-    assert log.listen(RUN, 1, lambda seq, event: heard.append((seq, event))) is not None
+    assert log.listen(RUN, 1, lambda seq, item: heard.append((seq, item))) is not None
     await log.append(RUN, Delta("a"))
-    await log.append(RUN, Delta("b"))
+    await log.append(RUN, Status("generating"))
     await log.close(RUN)
-    assert heard == [(2, Delta("a")), (3, Delta("b")), (3, None)]
+    # A delta as the text the log keeps: the listener renders it without a Delta made for it.
+    assert heard == [(2, "a"), (3, Status("generating")), (3, None)]
+
+
+async def test_add_logs_text_and_events_at_once_as_append_does() -> None:
+    log = MemoryEventLog()
+    assert log.add(RUN, "a") == 1  # the first item makes the run's log
+    heard: list[tuple[int, object]] = []
+    assert log.listen(RUN, 1, lambda seq, item: heard.append((seq, item))) is not None
+    assert log.add(RUN, Status("generating")) == 2
+    assert await log.append(RUN, Delta("b")) == 3
+    assert heard == [(2, Status("generating")), (3, "b")]
+    batch = await log.read(RUN, 0, 0)
+    assert batch.entries == [(1, Delta("a")), (2, Status("generating")), (3, Delta("b"))]
+    await log.close(RUN)
+    with pytest.raises(LogEnded):
+        log.add(RUN, "c")
 
 
 @pytest.mark.parametrize("after", [0, 1])

@@ -24,9 +24,9 @@ Entry = tuple[int, Event]  # (seq, event); seq counts from 1 with no gaps
 # (a str is invisible to the garbage collector), and a replay renders the text without
 # making a Delta of it again (see `dialects.text_renderer`).
 Item = Event | str
-# Called with each event appended after a reader caught up (seq, event), and with (seq, None)
+# Called with each item appended after a reader caught up (seq, item), and with (seq, None)
 # when the log ends. It runs inside `append`, in the producer's step: it must not block.
-Listener = Callable[[int, Event | None], None]
+Listener = Callable[[int, Item | None], None]
 
 
 class RunNotFound(NotFound):
@@ -96,6 +96,17 @@ class EventLog(Protocol):
 
     async def aclose(self) -> None:
         """Release the backend's resources."""
+        ...
+
+
+@runtime_checkable
+class LocalEventLog(EventLog, Protocol):
+    """An event log in this process's memory: `add` logs at once, never suspending, so a run
+    appends a token without a coroutine, and a cancel can never land between the token being
+    logged and being kept for the stored answer."""
+
+    def add(self, run_id: str, item: Item) -> int:
+        """`append`, synchronously, of an event or a delta's text; its seq."""
         ...
 
 

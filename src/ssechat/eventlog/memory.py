@@ -122,16 +122,20 @@ class MemoryEventLog:
         self._deadlines = _Deadlines()
 
     async def append(self, run_id: str, event: Event) -> int:
+        text = event.text if type(event) is Delta else None
+        return self.add(run_id, text if type(text) is str else event)
+
+    def add(self, run_id: str, item: Item) -> int:
         log = self._logs.get(run_id)
         if log is None:
             log = self._logs[run_id] = _Log()
         if log.closed:
             raise LogEnded(f"run {run_id} has ended; its log takes no more events")
-        text = event.text if type(event) is Delta else None
-        seq = log.add(text if type(text) is str else event)
+        seq = log.add(item)
         for listener in log.listeners:
-            listener(seq, event)
-        log.wake()
+            listener(seq, item)
+        if log.readers:
+            log.wake()
         return seq
 
     async def read(self, run_id: str, after: int, timeout: float) -> Batch:

@@ -1,0 +1,136 @@
+"""The direct path's write scheduling (transport._Direct), on a fake uvicorn cycle.
+
+What reaches a socket is tested against real servers (tests/integration); this drives the
+scheduling alone, turn by turn of a real event loop, where a saturated loop can be made on
+purpose: a callback that takes 10 ms every turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+from ssechat.transport import _Direct
+
+TURN_S = 0.01  # how long each turn of the "saturated" loop takes
+
+
+class Feed:
+    """Events pushed by the test, one bytes object each."""
+
+    def __init__(self) -> None:
+        self.buffered: list[bytes] = []
+        self.ended = False
+        self.ready: Callable[[bool], None] | None = None
+
+    def push(self, data: bytes) -> None:
+        self.buffered.append(data)
+        if self.ready is not None:
+            self.ready(False)
+
+    def end(self) -> None:
+        self.ended = True
+        if self.ready is not None:
+            self.ready(True)
+
+    async def next(self, timeout: float) -> tuple[bytes, bool]:
+        return self.take()
+
+    def listen(self, ready: Callable[[bool], None]) -> bool:
+        if self.buffered or self.ended:
+            return False
+        self.ready = ready
+        return True
+
+    def take(self) -> tuple[bytes, bool]:
+        data = b"".join(self.buffered)
+        self.buffered.clear()
+        return data, self.ended
+
+    def unlisten(self) -> None:
+        self.ready = None
+
+    async def aclose(self) -> None:
+        return None
+
+
+class Transport:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+
+def stream() -> tuple[Feed, Transport, asyncio.Task[None]]:
+    feed, transport = Feed(), Transport()
+    cycle = SimpleNamespace(
+        transport=transport, flow=SimpleNamespace(write_paused=False), disconnected=False
+    )
+
+    async def send(message: dict[str, Any]) -> None:
+        transport.writes.append(message["body"])
+
+    direct = _Direct(cycle, send, feed, keepalive=15.0, write_interval=0.005, preamble=b"")
+    return feed, transport, asyncio.create_task(direct.run())
+
+
+def events_in(write: bytes) -> int:
+    return write.count(b"x")  # never a hex digit of the chunk framing
+
+
+async def turns(n: int) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+async def test_a_saturated_loop_writes_several_events_at_once_and_an_idle_one_at_once() -> None:
+    feed, transport, task = stream()
+    await turns(2)
+    loop = asyncio.get_running_loop()
+    busy = True
+
+    def saturate() -> None:  # every turn of the loop takes TURN_S, as with 1,000 streams
+        time.sleep(TURN_S)
+        if busy:
+            loop.call_soon(saturate)
+
+    loop.call_soon(saturate)
+    for _ in range(200):  # an event a turn, as each stream of a saturated server gets
+        feed.push(b"x")
+        await asyncio.sleep(0)
+    busy = False
+    await asyncio.sleep(0.5)  # everything held is written, and the loop is idle again
+    saturated = [events_in(w) for w in transport.writes]
+    assert sum(saturated) == 200  # nothing lost
+    # A turn (10 ms) is twice write_interval: without corking each write would carry one
+    # event. With it, writes wait for several turns' worth.
+    assert len(saturated) < 200 / 3
+
+    # Idle again: an event is written in the next turn, not held.
+    transport.writes.clear()
+    feed.push(b"x")
+    await turns(2)
+    assert [events_in(w) for w in transport.writes] == [1]
+
+    feed.end()
+    await asyncio.wait_for(task, 1)
+
+
+async def test_one_slow_turn_holds_no_write_back() -> None:
+    feed, transport, task = stream()
+    await turns(2)
+    feed.push(b"x")
+    time.sleep(0.05)  # noqa: ASYNC251  (one slow turn, a collection say, before the flush)
+    await turns(2)
+    assert [events_in(w) for w in transport.writes] == [1]
+    await asyncio.sleep(0.02)  # a paced model's next token, after write_interval
+    feed.push(b"x")
+    await turns(2)
+    # One lag alone is no saturation: this token goes at once, not 8 × 50 ms later.
+    assert [events_in(w) for w in transport.writes] == [1, 1]
+    feed.end()
+    await asyncio.wait_for(task, 1)
