@@ -503,41 +503,32 @@ def _header(r: dict[str, Any]) -> list[str]:
 # 1 / 100 / 1,000 streams; "paced" is the 1,000 × 20 events/s load.
 _CHANGES = [
     (
-        "before (the previous full run, 2026-11-25 03:26)",
-        "throughput 117,600 / 95,900 / 96,300; paced p99 1.96 ms; idle 17.9 KiB per chat, "
-        "11.7 per follower; resume p50 1.18 ms, p99 2.16 ms; first byte p50 1.41 ms",
+        "before (the previous full run, 2026-11-25 05:38)",
+        "throughput 121,700 / 138,900 / 39,200; paced p99 3.86 ms; idle 18.2 KiB per chat, "
+        "11.7 per follower; resume p50 0.61 ms, p99 0.995 ms; first byte p50 0.99 ms. This "
+        "round's machine was slower (A at 1,000 streams 44,800–53,900 events/s, where that "
+        "run had 76,500), so each change below was measured beside the code before it or A, "
+        "interleaved",
     ),
     (
-        "a replay renders the log's deltas from their text (a renderer's `render_text`): no "
-        "`Delta` made again per event; the canonical dialect formats a delta in one step",
-        "resume of 1,000 events in process: read 370 → 6 µs, render 390 → 250 µs; resume p50 "
-        "1.21 → 0.72 ms, p99 2.02 → 1.12 ms",
+        "autocorking: on a loop whose flushes run late by a steady lag, a stream whose events "
+        "come back to back waits 8 lags (at most 0.25 s) before its write, instead of "
+        "`write_interval`; a paced stream, and every stream on an idle loop, is written at "
+        "once. With 1,000 saturated streams each got about an event a turn, and each went "
+        "out in a write of its own",
+        "1,000 streams, beside A in turn: before 25,900–32,000 events/s (A 48,800–53,500: "
+        "0.50–0.62×); after 34,700–51,700 (A 44,800–53,900: 0.77–0.96×); a write carries 4.2 "
+        "events, not 1.0. Paced 1,000 × 20/s: a hold set by one slow turn alone had delayed "
+        "~3% of the events, so a lag counts once two flushes saw it, and only a stream "
+        "written less than two lags ago waits (tests/unit/test_transport.py)",
     ),
     (
-        "routes in one flat list: FastAPI matched each request through every level of "
-        "included routers, several times",
-        "`GET /health` in process 0.19 → 0.08 ms; resume first byte p50 0.39 → 0.33 ms",
-    ),
-    (
-        "a stream's last events and its end in one write",
-        "resume p50 0.63 ms, p99 1.03–1.13 ms (three runs)",
-    ),
-    (
-        "a chat's writes on a SQLite file run on a writer thread with a sync engine, those "
-        "waiting together in one transaction (through aiosqlite every statement, commit and "
-        "reset was a hop between threads)",
-        "a turn and its end 1.3 → 0.7 ms of CPU; 10-event chats 453 → 605 a second; first "
-        "byte p50 1.21 → 0.88 ms; with 100 streams a turn waited 428 → 11 ms (p50) for the "
-        "store, throughput 84,000–115,000 → 112,000–138,000. With 1,000 streams a turn had "
-        "waited 3.9 s and an end 6.5 s (p50): most connections waited on the store, the "
-        "few streams generating shared writes, and that had made 106,000 events/s; with "
-        "every stream generating, each is written about an event at a time: 42,200",
-    ),
-    (
-        "a subscription adds to the `events_sent` counter every 256 events, not every write "
-        "(its lock)",
-        "1,000 runs streamed at once in process (no socket, 1.2 events a write): 11.6–11.9 → "
-        "9.6–10.9 µs per event",
+        "a token goes to the in-memory log as its text, through the log's synchronous `add`: "
+        "no `Delta` and no coroutine per token; listeners get the log's items and render a "
+        "delta's text directly",
+        "in process, 1 run (min of 6 alternated runs): 7.8 → 7.0 µs per event; 1 stream: "
+        "75,500–79,300 → 81,000–92,200 events/s (A 61,600–65,500); paced at 1,000 × 20/s the "
+        "server's CPU 83% → 77%",
     ),
 ]
 CHANGES = "\n".join(

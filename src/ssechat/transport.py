@@ -14,7 +14,8 @@ Two paths, the same bytes:
   callback runs at the next turn of the event loop if the stream's last write is at least
   `write_interval` old, else when it will be: a model producing faster than that shares
   writes (a write costs more than rendering an event), one that is slower, or an event after
-  a pause, is written at once. Keepalive pings and the check for a client that left are one
+  a pause, is written at once; on a saturated loop, back-to-back events wait a few turns
+  (autocorking, `_Direct.ready`). Keepalive pings and the check for a client that left are one
   timer for all streams, not a task or a timer per stream. `StreamingApp` (the app
   `create_app` builds) goes further: the response hands its stream back to the app, which
   streams it after the framework's routing and middleware have returned, so an idle stream
@@ -45,8 +46,9 @@ HEADERS = [
     (b"connection", b"keep-alive"),
 ]
 PING = sse.encode(comment="ping")
-# Under load a stream's writes are held for CORK_TURNS times the loop's lag, at most MAX_HOLD
-# seconds (`_Direct.flush`): a quarter of a second is still text streaming to a reader.
+# On a saturated loop a stream whose events come back to back has its writes held for
+# CORK_TURNS times the loop's lag, at most MAX_HOLD seconds (`_Direct.ready`): a quarter of a
+# second is still text streaming to a reader.
 CORK_TURNS = 8
 MAX_HOLD = 0.25
 END = {"type": "http.response.body", "body": b"", "more_body": False}
@@ -183,7 +185,6 @@ class _Direct:
         "due",
         "feed",
         "flushed",
-        "hold",
         "interval",
         "keepalive",
         "lag",
@@ -192,6 +193,7 @@ class _Direct:
         "preamble",
         "scheduled",
         "send",
+        "steady",
         "waiter",
     )
 
@@ -215,8 +217,8 @@ class _Direct:
         self.scheduled = False  # a flush is due (this turn of the loop, or at a time)
         self.flushed = -write_interval  # when a flush last wrote: a burst's first goes at once
         self.due = 0.0  # when the flush scheduled should run
-        self.hold = write_interval  # least time between two flushes: grows with the loop's lag
         self.lag = 0.0  # how late the last flush ran
+        self.steady = 0.0  # how late the last two flushes both ran: the loop's lag, no spike
         self.waiter: asyncio.Future[None] | None = None  # set while listening
 
     def write(self, data: bytes) -> None:
@@ -266,7 +268,17 @@ class _Direct:
             self.loop.call_soon(self.wake)
         elif not self.scheduled:
             self.scheduled = True
-            due, now = self.flushed + self.hold, self.loop.time()
+            now, steady = self.loop.time(), self.steady
+            # Autocorking. A loop whose lag holds steady is saturated, and a stream whose
+            # event comes within two lags of its last write gets about one an event a turn: a
+            # write (a syscall that runs the receiver's TCP too, on loopback) then costs more
+            # than several events, so this one waits for a few turns' worth (1,000 saturated
+            # streams: a write per five events, not per event). A paced stream, whose events
+            # come further apart, and any stream on an idle loop, are written at once.
+            wait = self.interval
+            if now - self.flushed < 2 * steady:
+                wait = max(wait, min(CORK_TURNS * steady, MAX_HOLD))
+            due = self.flushed + wait
             if due <= now:
                 self.due = now
                 self.loop.call_soon(self.flush)
@@ -282,16 +294,10 @@ class _Direct:
     def flush(self) -> None:
         """Write what came since; wake the task when it has something to do."""
         self.scheduled = False
-        # Autocorking. How late the loop ran this flush says how long its turns take: a loop
-        # that busy is saturated, each of its streams gets about an event a turn, and a write
-        # (a syscall that runs the receiver's TCP on loopback) costs more than several events.
-        # So the next write waits for a few turns' worth: at 1,000 saturated streams this
-        # cuts writes to a fifth. A lag counts once two flushes in a row saw it, so one slow
-        # turn (a collection, a save) delays no paced stream; an idle loop is on time, and
-        # the hold falls back to `write_interval`.
+        # How late the loop ran it says how long its turns take now (see `ready`); one slow
+        # turn alone, a collection say, is no saturation.
         lag = self.loop.time() - self.due
-        self.hold = min(max(self.interval, CORK_TURNS * min(lag, self.lag)), MAX_HOLD)
-        self.lag = lag
+        self.lag, self.steady = lag, min(lag, self.lag)
         waiter = self.waiter
         if waiter is None or waiter.done():
             return  # the task is taking over: `next` returns what is left

@@ -8,8 +8,9 @@ purpose: a callback that takes 10 ms every turn.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -87,28 +88,37 @@ async def turns(n: int) -> None:
         await asyncio.sleep(0)
 
 
-async def test_a_saturated_loop_writes_several_events_at_once_and_an_idle_one_at_once() -> None:
-    feed, transport, task = stream()
-    await turns(2)
+@contextlib.contextmanager
+def saturated() -> Iterator[None]:
+    """Every turn of the loop takes TURN_S meanwhile, as with a thousand busy streams."""
     loop = asyncio.get_running_loop()
     busy = True
 
-    def saturate() -> None:  # every turn of the loop takes TURN_S, as with 1,000 streams
+    def turn() -> None:
         time.sleep(TURN_S)
         if busy:
-            loop.call_soon(saturate)
+            loop.call_soon(turn)
 
-    loop.call_soon(saturate)
-    for _ in range(200):  # an event a turn, as each stream of a saturated server gets
-        feed.push(b"x")
-        await asyncio.sleep(0)
-    busy = False
+    loop.call_soon(turn)
+    try:
+        yield
+    finally:
+        busy = False
+
+
+async def test_a_saturated_loop_writes_several_events_at_once_and_an_idle_one_at_once() -> None:
+    feed, transport, task = stream()
+    await turns(2)
+    with saturated():
+        for _ in range(200):  # an event a turn, as each stream of a saturated server gets
+            feed.push(b"x")
+            await asyncio.sleep(0)
     await asyncio.sleep(0.5)  # everything held is written, and the loop is idle again
-    saturated = [events_in(w) for w in transport.writes]
-    assert sum(saturated) == 200  # nothing lost
+    per_write = [events_in(w) for w in transport.writes]
+    assert sum(per_write) == 200  # nothing lost
     # A turn (10 ms) is twice write_interval: without corking each write would carry one
     # event. With it, writes wait for several turns' worth.
-    assert len(saturated) < 200 / 3
+    assert len(per_write) < 200 / 3
 
     # Idle again: an event is written in the next turn, not held.
     transport.writes.clear()
@@ -116,6 +126,24 @@ async def test_a_saturated_loop_writes_several_events_at_once_and_an_idle_one_at
     await turns(2)
     assert [events_in(w) for w in transport.writes] == [1]
 
+    feed.end()
+    await asyncio.wait_for(task, 1)
+
+
+async def test_a_paced_stream_on_a_saturated_loop_is_written_at_once() -> None:
+    feed, transport, task = stream()
+    await turns(2)
+    with saturated():
+        for _ in range(20):  # warm: the loop's lag is steady now
+            feed.push(b"x")
+            await asyncio.sleep(0)
+        # A token every 60 ms: within the cork (8 turns of 10 ms), far from back to back.
+        for i in range(5):
+            await asyncio.sleep(0.06)
+            written = len(transport.writes)
+            feed.push(b"x")
+            await turns(2)
+            assert len(transport.writes) == written + 1, f"token {i} was held back"
     feed.end()
     await asyncio.wait_for(task, 1)
 
