@@ -125,9 +125,11 @@ class EventStreamResponse(Response):
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             if handed_off:
                 # What routing left in the scope (the app, the route, FastAPI's exit stacks)
-                # and the request's headers would live as long as the stream.
-                for key in [key for key in scope if key not in KEPT_SCOPE]:
-                    del scope[key]
+                # and the request's headers would live as long as the stream. Refilled, not
+                # deleted from: a dict never shrinks, and the grown one is 368 bytes more.
+                kept = {key: value for key, value in scope.items() if key in KEPT_SCOPE}
+                scope.clear()
+                scope.update(kept)
             cycle = _uvicorn_cycle(send)
             # Not chunked: HTTP/1.0 or HEAD, which uvicorn frames its own way.
             if cycle is None or cycle.chunked_encoding is not True:
