@@ -443,8 +443,7 @@ class RunManager:
                 async for item in items:
                     if type(item) is str:  # a token: the path of almost every item
                         if ttft is None:
-                            ttft = (time.perf_counter() - started) * 1000
-                            self.metrics.ttft.observe(ttft / 1000)
+                            ttft = self._first_token(started)
                         if add is not None:
                             add(run.id, item)
                             text.append(item)
@@ -454,8 +453,7 @@ class RunManager:
                         quality = event.quality  # merged into the run's own metadata below
                         continue
                     if type(event) is Delta and ttft is None:
-                        ttft = (time.perf_counter() - started) * 1000
-                        self.metrics.ttft.observe(ttft / 1000)
+                        ttft = self._first_token(started)
                     if add is not None:
                         add(run.id, event)
                         _note(run, event)
@@ -507,6 +505,12 @@ class RunManager:
             self._runs.pop(run.id, None)
             self._ended[run.id] = run.user  # not the run: its text and task can go now
             asyncio.get_running_loop().call_later(self.retention, self._ended.pop, run.id, None)
+
+    def _first_token(self, started: float) -> float:
+        """Milliseconds from the run's start (`perf_counter`) to now, its first token."""
+        ttft = (time.perf_counter() - started) * 1000
+        self.metrics.ttft.observe(ttft / 1000)
+        return ttft
 
     async def _emit(self, run: Run, event: Event) -> None:
         """Log `event` on a log whose append may suspend (a shared one) and note it on the run:
