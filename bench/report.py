@@ -550,7 +550,8 @@ CHANGES = "\n".join(
         "",
         "## What changed ssechat's figures, before and after",
         "",
-        "ssechat alone (`--servers S`), on this machine, right after each change.",
+        "ssechat right after each change, on this machine: alone (`--servers S`), or beside "
+        "A or the code before it, taken in turn where the machine drifted.",
         "",
         "| change | measured right after |",
         "|---|---|",

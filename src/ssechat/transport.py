@@ -275,7 +275,7 @@ class _Direct:
             # event comes within two lags of its last write gets about one an event a turn: a
             # write (a syscall that runs the receiver's TCP too, on loopback) then costs more
             # than several events, so this one waits for a few turns' worth (1,000 saturated
-            # streams: a write per five events, not per event). A paced stream, whose events
+            # streams: a write per about four events, not per event). A paced stream, whose events
             # come further apart, and any stream on an idle loop, are written at once.
             wait = self.interval
             if now - self.flushed < 2 * steady:
