@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import Server
-from tests.integration.conftest import TEXT, WORDS, node
+from tests.integration.conftest import TEXT, WORDS, compat_env, node
 
 
 def ui(role: str, text: str, id: str) -> dict[str, Any]:
@@ -75,7 +75,9 @@ def test_a_request_whose_last_message_is_not_the_users_is_refused(compat: Server
     assert (refused.status, refused.json()["error"]["code"]) == (400, "invalid_request")
 
 
-def test_resume_follows_the_chats_answer_in_progress_then_finds_none(compat: Server) -> None:
+def test_resume_follows_the_chats_answer_in_progress_then_finds_none(servers: Any) -> None:
+    # Node takes about a second to start on a slow machine: the answer must outlast it.
+    compat: Server = servers(**compat_env(scripted_delay="0.3"))
     body = {"id": "chat-4", "messages": [ui("user", "hi", "u1")]}
     started = threading.Event()
 
