@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import select
 
 from ssechat.store import Store, hash_key, sqlite_url
-from ssechat.store.tables import Base
+from ssechat.store.tables import Base, Message, MessagePiece
 
 
 @pytest.fixture
@@ -157,6 +158,35 @@ async def test_progress_of_several_answers_is_saved_at_once_never_onto_an_ended_
         "msg_1": ("streaming", "so far"),
         "msg_2": ("complete", "the whole answer"),
     }
+
+
+async def test_a_save_writes_only_what_came_since_and_the_end_keeps_no_pieces(
+    store: Store,
+) -> None:
+    async def rows() -> list[tuple[str, str, str]]:
+        async with store.read() as s:
+            found = await s.execute(
+                select(Message.id, Message.content, MessagePiece.text)
+                .join(MessagePiece, MessagePiece.message_id == Message.id)
+                .order_by(MessagePiece.pk)
+            )
+            return [tuple(row) for row in found]  # type: ignore[misc]
+
+    for n, conv in ((1, "c"), (2, "d"), (3, "e")):
+        await turn(store, "alice", conv, "q", n)
+    await store.append_texts({"msg_1": "a long ", "msg_2": "x", "msg_3": "y"})
+    await store.append_texts({"msg_1": "answer"})
+    # The answer's row is not rewritten at each save: each save is a row of its new text.
+    assert await rows() == [
+        ("msg_1", "", "a long "), ("msg_2", "", "x"), ("msg_3", "", "y"), ("msg_1", "", "answer")
+    ]  # fmt: skip
+    await store.finish("msg_1", status="complete", content="a long answer")
+    assert await store.interrupt_streaming(["run_2"]) == 1
+    assert await store.delete_conversation("alice", "e")
+    assert await rows() == []  # ended (its text is in `content`), or deleted
+    found = await store.get_conversation("alice", "d")
+    assert found is not None
+    assert (found[1][1].status, found[1][1].content) == ("interrupted", "x")
 
 
 async def test_only_the_named_runs_answers_are_interrupted(store: Store) -> None:

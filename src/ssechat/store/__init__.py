@@ -20,10 +20,13 @@ from alembic.config import Config
 from sqlalchemy import (
     Connection,
     Engine,
+    String,
+    Text,
     bindparam,
     create_engine,
     delete,
     event,
+    exists,
     func,
     insert,
     make_url,
@@ -39,11 +42,12 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.dml import Update
 
 from ssechat.errors import ApiError
 from ssechat.ids import new_id
-from ssechat.store.tables import ApiKey, Conversation, Message, User, utcnow
+from ssechat.store.tables import ApiKey, Conversation, Message, MessagePiece, User, utcnow
 from ssechat.store.writer import SqliteWriter
 
 KEY_PREFIX = "sk-ssechat-"
@@ -300,18 +304,13 @@ class Store:
     async def append_texts(self, pieces: Mapping[str, str]) -> None:
         """Add to streaming answers the text that came since their last save, by message id,
         in one transaction (a crash loses at most what came since); never to an answer that
-        has ended (its end saved the whole text). Only the new text travels: saving a long
-        answer every second costs what it grew, not its length."""
+        has ended (its end saved the whole text). Each is a row of its own (`MessagePiece`):
+        saving a long answer every second costs what it grew, not its length."""
         if not pieces:
             return
-        query = (
-            update(Message)
-            .where(Message.id == bindparam("message_id"), Message.status == "streaming")
-            .values(content=Message.content + bindparam("piece"))
-        )
         # Core and executemany: one statement for every run that grew, no ORM unit of work.
         await self.write(
-            _execute, query, [{"message_id": k, "piece": v} for k, v in pieces.items()]
+            _execute, _ADD_PIECE, [{"message_id": k, "text": v} for k, v in pieces.items()]
         )
 
     async def finish(
@@ -328,8 +327,13 @@ class Store:
         already."""
         values = {"status": status, "content": content, "updated_at": utcnow(), **fields}
         query = _finish_statement(only_if_streaming, tuple(values))
-        # Core, as for the turn's rows (begin_turn).
-        await self.write(_execute, query, {"message_id": message_id, **_set(values)})
+
+        def end(s: Session) -> None:  # Core, as for the turn's rows (begin_turn)
+            conn = s.connection()
+            conn.execute(query, {"message_id": message_id, **_set(values)})
+            conn.execute(_DROP_PIECES, {"message_id": message_id})  # `content` has them all
+
+        await self.write(end)
 
     async def streaming_runs(self, older_than: float, limit: int = 100) -> list[str]:
         """Runs whose answer has been `streaming` for more than `older_than` seconds."""
@@ -344,14 +348,27 @@ class Store:
             return [run_id for run_id in found if run_id is not None]
 
     async def interrupt_streaming(self, run_ids: Collection[str] | None = None) -> int:
-        """Answers left `streaming` by a process that is gone become `interrupted`: those of
-        `run_ids`, or all of them (at the start of the only process)."""
-        query = update(Message).where(Message.status == "streaming")
+        """Answers left `streaming` by a process that is gone become `interrupted`, with the
+        text saved so far: those of `run_ids`, or all of them (at the start of the only
+        process)."""
+        query = select(Message.id).where(Message.status == "streaming")
         if run_ids is not None:
             query = query.where(Message.run_id.in_(list(run_ids)))
-        async with self.begin() as s:
-            result = await s.execute(query.values(status="interrupted", updated_at=utcnow()))
-            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+        def interrupt(s: Session) -> int:
+            ids = list(s.scalars(query))
+            if not ids:
+                return 0
+            texts = _saved_pieces(s, ids)
+            conn = s.connection()
+            conn.execute(
+                _INTERRUPT,
+                [{"message_id": i, "pieces": texts.get(i, ""), "at": utcnow()} for i in ids],
+            )
+            conn.execute(delete(MessagePiece).where(MessagePiece.message_id.in_(ids)))
+            return len(ids)
+
+        return await self.write(interrupt)
 
     async def run_owner(self, run_id: str) -> str | None:
         """The user whose message a run answers; None for an unknown run."""
@@ -395,10 +412,17 @@ class Store:
             conv = await s.run_sync(_conversation, user_id, conversation_id)
             if conv is None:
                 return None
-            messages = await s.scalars(
-                select(Message).where(Message.conversation_pk == conv.pk).order_by(Message.pk)
-            )
-            return conv, messages.all()
+            messages = (
+                await s.scalars(
+                    select(Message).where(Message.conversation_pk == conv.pk).order_by(Message.pk)
+                )
+            ).all()
+            streaming = [m for m in messages if m.status == "streaming"]
+            if streaming:  # its text so far: what `content` had, then the pieces saved since
+                texts = await s.run_sync(_saved_pieces, [m.id for m in streaming])
+                for m in streaming:
+                    set_committed_value(m, "content", m.content + texts.get(m.id, ""))
+            return conv, messages
 
     async def rename_conversation(
         self, user_id: str, conversation_id: str, title: str
@@ -417,6 +441,39 @@ class Store:
             await s.execute(delete(Message).where(Message.conversation_pk == conv.pk))
             await s.delete(conv)
             return True
+
+
+# A piece is added only while its answer streams: a save that lands after the answer's end
+# (which wrote the whole text and dropped the pieces) adds nothing.
+_ADD_PIECE = insert(MessagePiece).from_select(
+    ["message_id", "text"],
+    select(bindparam("message_id", type_=String), bindparam("text", type_=Text)).where(
+        exists().where(Message.id == bindparam("message_id"), Message.status == "streaming")
+    ),
+)
+_DROP_PIECES = delete(MessagePiece).where(MessagePiece.message_id == bindparam("message_id"))
+_INTERRUPT = (
+    update(Message)
+    .where(Message.id == bindparam("message_id"), Message.status == "streaming")
+    .values(
+        status="interrupted",
+        content=Message.content + bindparam("pieces"),
+        updated_at=bindparam("at"),
+    )
+)
+
+
+def _saved_pieces(s: Session, message_ids: Sequence[str]) -> dict[str, str]:
+    """The text saved in pieces for each of these (streaming) answers, by message id."""
+    texts: dict[str, list[str]] = {}
+    rows = s.execute(
+        select(MessagePiece.message_id, MessagePiece.text)
+        .where(MessagePiece.message_id.in_(message_ids))
+        .order_by(MessagePiece.pk)
+    )
+    for message_id, piece in rows:
+        texts.setdefault(message_id, []).append(piece)
+    return {k: "".join(v) for k, v in texts.items()}
 
 
 def _title(question: str) -> str:

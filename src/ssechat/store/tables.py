@@ -103,6 +103,19 @@ class Message(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class MessagePiece(Base):
+    """Text a streaming answer generated since its last save, a row per save, in `pk` order
+    (one process saves a run's pieces, one save at a time). The answer's `content` is its
+    text before the first piece; its end writes the whole text there and deletes these."""
+
+    __tablename__ = "message_pieces"
+    __table_args__ = (Index("ix_message_pieces_message", "message_id", "pk"),)
+
+    pk: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(Text)
+
+
 class Document(Base):
     """A user's ingested file. Its `uri` (a path, or an upload's file name) is its identity:
     ingesting the same uri again replaces the document's chunks if the content changed."""
