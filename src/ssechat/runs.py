@@ -129,7 +129,7 @@ class Run:
     sources: tuple[Source, ...] = ()
     sql: str | None = None
     table: Table | None = None
-    csv_url: str | None = None
+    csv: Csv | None = None
     error: Error | None = None
 
 
@@ -469,7 +469,7 @@ class RunManager:
                 "".join(run.text),
                 model.finish_reason,
                 sql=run.sql,
-                csv_url=run.csv_url,
+                csv_url=run.csv.url if run.csv else None,
                 usage=model.usage,
             )
             run.status = "complete"
@@ -563,7 +563,8 @@ class RunManager:
                 sources=[_asdict(s) for s in run.sources] or None,
                 sql=run.sql,
                 table_preview=_asdict(run.table),
-                csv_url=run.csv_url,
+                csv_url=run.csv.url if run.csv else None,
+                csv=_asdict(run.csv),
                 error=_asdict(run.error),
             )
         except Exception:
@@ -581,7 +582,7 @@ def _note(run: Run, event: Event) -> None:
     elif isinstance(event, Table):
         run.table = event
     elif isinstance(event, Csv):
-        run.csv_url = event.url
+        run.csv = event
 
 
 def _asdict(value: Any) -> Any:

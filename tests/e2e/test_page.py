@@ -396,6 +396,7 @@ def test_a_sql_answer_shows_its_query_a_table_preview_and_a_csv_link(
     wait_until(page, "complete")
     assert page.locator("article.message-assistant").count() == 1
     assert_sql_answer(answer(page), server)
+    assert "120 rows, 3.8 kB" in answer(page).locator(".csv").inner_text()
     assert tab.errors == []
 
 

@@ -86,6 +86,7 @@ def test_a_reopened_conversation_brings_back_the_sql_table_preview_and_csv_link(
     assert answer["sql"] == COUNT
     assert answer["table_preview"] == stream.of("table")[0]
     assert answer["csv_url"] == stream.of("csv")[0]["url"]
+    assert answer["csv"] == stream.of("csv")[0]  # url, rows and bytes, as streamed
 
 
 def test_the_csv_downloads_for_its_owner_and_is_404_for_anyone_else(servers: Any) -> None:

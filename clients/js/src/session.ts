@@ -424,6 +424,8 @@ interface StoredMessage {
   /** The `table` event the answer streamed. */
   table_preview: TableEvent | null;
   csv_url: string | null;
+  /** The `csv` event the answer streamed; null for an answer saved before it was kept. */
+  csv: CsvEvent | null;
   error: { code?: string; message?: string; retryable?: boolean } | null;
 }
 
@@ -449,7 +451,9 @@ function fromStored(stored: StoredMessage): ChatMessage {
     sources: stored.sources ?? [],
     sql: stored.sql === null ? null : { sql: stored.sql, dialect: "" },
     table: stored.table_preview,
-    csv: stored.csv_url === null ? null : { url: stored.csv_url, rows: null, bytes: null },
+    csv:
+      stored.csv ??
+      (stored.csv_url === null ? null : { url: stored.csv_url, rows: null, bytes: null }),
     error:
       stored.error === null
         ? null

@@ -149,7 +149,7 @@ describe("ChatSession", () => {
     );
   });
 
-  test("load brings back an answer's SQL, table preview and CSV link", async () => {
+  test("load brings back an answer's SQL, table preview and CSV link with its size", async () => {
     const first = new ChatSession({ api: server.url, pipeline: "tabular" });
     const streamed = await first.send("Which cities are the largest?");
     assert.equal(streamed.status, "complete");
@@ -159,7 +159,7 @@ describe("ChatSession", () => {
     const loaded = second.getState().messages.at(-1);
     assert.equal(loaded?.sql?.sql, streamed.sql?.sql);
     assert.deepEqual(loaded?.table, streamed.table);
-    assert.equal(loaded?.csv?.url, streamed.csv?.url);
+    assert.deepEqual(loaded?.csv, streamed.csv); // the link, its rows and its size
     assert.equal(second.getState().messages[0]?.table, null);
   });
 

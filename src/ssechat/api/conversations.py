@@ -54,6 +54,10 @@ class MessageOut(BaseModel):
         description="The answer's `table` event: columns, rows (a preview), row_count, truncated."
     )
     csv_url: str | None
+    csv: dict[str, Any] | None = Field(
+        description="The answer's `csv` event: url, rows, bytes (null for an answer saved "
+        "before it was kept: then `csv_url` alone)."
+    )
     error: dict[str, Any] | None
     created_at: datetime
 

@@ -95,6 +95,8 @@ class Message(Base):
     sources: Mapped[list[Any] | None] = mapped_column(JSON)
     sql: Mapped[str | None] = mapped_column(Text)
     csv_url: Mapped[str | None] = mapped_column(String(500))
+    # The `csv` event as sent (url, rows, bytes); an answer saved before it has `csv_url` only.
+    csv: Mapped[dict[str, Any] | None]
     # The `table` event as sent (columns, rows, row_count, truncated), so a reopened
     # conversation shows the preview without running the query again.
     table_preview: Mapped[dict[str, Any] | None]
