@@ -503,46 +503,38 @@ def _header(r: dict[str, Any]) -> list[str]:
 # 1 / 100 / 1,000 streams; "paced" is the 1,000 × 20 events/s load.
 _CHANGES = [
     (
-        "before (the previous full run, 2026-11-25 05:38)",
-        "throughput 121,700 / 138,900 / 39,200; paced p99 3.86 ms; idle 18.2 KiB per chat, "
-        "11.7 per follower; resume p50 0.61 ms, p99 0.995 ms; first byte p50 0.99 ms. This "
-        "round's machine was slower (A at 1,000 streams 44,800–53,900 events/s, where that "
-        "run had 76,500), so each change below was measured beside the code before it or A, "
-        "interleaved",
+        "before (the previous full run, 2026-12-06 11:18, on the same machine)",
+        "throughput 64,500 / 71,100 / 47,200 events/s (1.15× / 1.17× / 1.04× A, 3.37× / "
+        "3.34× / 2.82× B); paced p99 8.32 ms; resume p50 1.38 ms, p99 2.58 ms; idle 17.8 KiB "
+        "per chat, 11.4 per follower. This machine's speed swings: the same code at 1,000 "
+        "streams gave 30,000–69,000 events/s in consecutive runs, so each change below was "
+        "measured on its own, in process, where the swing is a few percent",
     ),
     (
-        "autocorking: on a loop whose flushes run late by a steady lag, a stream whose events "
-        "come back to back waits 8 lags (at most 0.25 s) before its write, instead of "
-        "`write_interval`; a paced stream, and every stream on an idle loop, is written at "
-        "once. With 1,000 saturated streams each got about an event a turn, and each went "
-        "out in a write of its own",
-        "1,000 streams, beside A in turn: before 25,900–32,000 events/s (A 48,800–53,500: "
-        "0.50–0.62×); after 34,700–51,700 (A 44,800–53,900: 0.77–0.96×); a write carries 4.2 "
-        "events, not 1.0. Paced 1,000 × 20/s: a first rule (every stream written less than "
-        "8 lags ago waits) held ~3% of the paced flushes, so a lag counts once two flushes "
-        "in a row saw it, and only a stream written less than two lags ago waits "
-        "(tests/unit/test_transport.py)",
+        "a streaming answer's progress is saved as a row per save (`message_pieces`), not as "
+        "`content = content || piece`, which rewrote the whole answer at every save (a long "
+        "answer cost the square of its length); its end writes the whole text and drops the "
+        "pieces",
+        "1,000 streaming answers, 24 saves of 700 characters each, then their ends "
+        "(in process, two runs each): SQLite 1.7–1.9 → 0.5–0.7 s of CPU for the saves, "
+        "0.20–0.23 → 0.27–0.30 s for the ends; PostgreSQL 15.5 → 5.4 s for the saves. "
+        "At 1,000 saturated streams the store's thread had used 4% of the server's CPU",
     ),
     (
-        "a token goes to the in-memory log as its text, through the log's synchronous `add`: "
-        "no `Delta` and no coroutine per token; listeners get the log's items and render a "
-        "delta's text directly",
-        "in process, 1 run (min of 6 alternated runs): 7.8 → 7.0 µs per event; 1 stream: "
-        "75,500–79,300 → 81,000–92,200 events/s (A 61,600–65,500); paced at 1,000 × 20/s the "
-        "server's CPU 83% → 77%",
+        "`ModelDelta`, made once per token, is a NamedTuple: a frozen dataclass sets each "
+        "field through `object.__setattr__`",
+        "scripted model → meter → chat pipeline, in process (min of 15): 2.0–2.1 → 1.8–1.9 µs "
+        "per token",
     ),
     (
-        "a handed-off stream's scope is refilled with the keys it keeps instead of having the "
-        "others deleted: a dict never shrinks",
-        "tracemalloc of 1,000 idle chats in process: 17.3 → 16.8 KB per stream",
-    ),
-    (
-        "all of this round beside the previous round's code (715eab5), interleaved, two runs "
-        "each, on the machine of this run (about half as fast as the last one's: R 97,000 "
-        "events/s with 1 stream, was 146,000; A's first byte 0.37 ms, was 0.19)",
-        "resume p99 2.0–2.5 ms, before 4.6–6.4 ms; paced p99 6.2–7.8 ms at 75% of a CPU, "
-        "before 7.4–8.7 ms at 87–93% (A beside them: 2.0 ms). The time targets (paced p99 "
-        "≤ 5 ms, resume ≤ 1 ms) were met on the faster machine and are not on this one",
+        "tried, not kept: a stream not corked written in the producer's step (as A does), "
+        "not by a callback at the next turn",
+        "paced 1,000 × 20/s: p50 0.055 ms and p99 1.2 ms (this run: 0.99 and 6.6), but "
+        "beside the code without it, two runs each, 19,600 → 16,600 of 20,000 events/s "
+        "delivered, at 72–81% → 93% of a CPU. perf: the kernel's share 28% → 32%, "
+        "`_raw_spin_unlock_irqrestore` (waking the receiving process) 4.8% → 11.3%: writes "
+        "spread through a turn wake the load generator once each, where the next turn's "
+        "flushes, back to back, find it awake",
     ),
 ]
 CHANGES = "\n".join(
