@@ -10,12 +10,14 @@ Two paths, the same bytes:
   through ASGI `send`, then the body is written to uvicorn's transport as HTTP/1.1 chunks, and
   a stream that has caught up *listens* to its run's log instead of waiting on it. An event
   appended is rendered in the run's own step, and one callback writes everything that came
-  since: no task wakes per event, and what arrives together leaves in one write. That
-  callback runs at the next turn of the event loop if the stream's last write is at least
-  `write_interval` old, else when it will be: a model producing faster than that shares
-  writes (a write costs more than rendering an event), one that is slower, or an event after
-  a pause, is written at once; on a saturated loop, back-to-back events wait a few turns
-  (autocorking, `_Direct.ready`). Keepalive pings and the check for a client that left are one
+  since: no task wakes per event, and what arrives together leaves in one write. A stream
+  whose last write is at least `write_interval` old is due at once: the streams due are
+  written together, back to back, at the next turn of the event loop or as soon as
+  WRITE_BATCH of them are (`_Writes`); a stream written more recently waits until its last
+  write is that old. So a model producing faster than that shares writes (a write costs
+  more than rendering an event), one that is slower, or an event after a pause, is written
+  at once; on a saturated loop, back-to-back events wait a few turns (autocorking,
+  `_Direct.ready`). Keepalive pings and the check for a client that left are one
   timer for all streams, not a task or a timer per stream. `StreamingApp` (the app
   `create_app` builds) goes further: the response hands its stream back to the app, which
   streams it after the framework's routing and middleware have returned, so an idle stream
@@ -51,6 +53,9 @@ PING = sse.encode(comment="ping")
 # second is still text streaming to a reader.
 CORK_TURNS = 8
 MAX_HOLD = 0.25
+# Streams due for a write are written together, back to back, at the next turn, or as soon as
+# this many are due (`_Writes`): a turn of a busy loop can take milliseconds.
+WRITE_BATCH = 16
 END = {"type": "http.response.body", "body": b"", "more_body": False}
 HANDOFF = "ssechat.handoff"  # scope key: where a response leaves its stream for the app
 # The ASGI spec's keys but the request's headers, once the response has started (uvicorn reads
@@ -189,14 +194,13 @@ class _Direct:
         "flushed",
         "interval",
         "keepalive",
-        "lag",
         "last",
         "loop",
         "preamble",
         "scheduled",
         "send",
-        "steady",
         "waiter",
+        "writes",
     )
 
     def __init__(
@@ -216,11 +220,10 @@ class _Direct:
         self.preamble = preamble
         self.loop = asyncio.get_running_loop()
         self.last = self.loop.time()  # of the last write: pings go to streams idle since
-        self.scheduled = False  # a flush is due (this turn of the loop, or at a time)
+        self.scheduled = False  # a flush is due (with the loop's next writes, or at a time)
         self.flushed = -write_interval  # when a flush last wrote: a burst's first goes at once
-        self.due = 0.0  # when the flush scheduled should run
-        self.lag = 0.0  # how late the last flush ran
-        self.steady = 0.0  # how late the last two flushes both ran: the loop's lag, no spike
+        self.writes = _Writes.of(self.loop)
+        self.due = 0.0  # when a held write is to be made
         self.waiter: asyncio.Future[None] | None = None  # set while listening
 
     def write(self, data: bytes) -> None:
@@ -270,23 +273,27 @@ class _Direct:
             self.loop.call_soon(self.wake)
         elif not self.scheduled:
             self.scheduled = True
-            now, steady = self.loop.time(), self.steady
+            now, steady = self.loop.time(), self.writes.steady
             # Autocorking. A loop whose lag holds steady is saturated, and a stream whose
             # event comes within two lags of its last write gets about one an event a turn: a
             # write (a syscall that runs the receiver's TCP too, on loopback) then costs more
             # than several events, so this one waits for a few turns' worth (1,000 saturated
-            # streams: a write per about four events, not per event). A paced stream, whose events
-            # come further apart, and any stream on an idle loop, are written at once.
+            # streams: a write per about four events, not per event). A paced stream, whose
+            # events come further apart, and any stream on an idle loop, are written at once.
             wait = self.interval
             if now - self.flushed < 2 * steady:
                 wait = max(wait, min(CORK_TURNS * steady, MAX_HOLD))
             due = self.flushed + wait
             if due <= now:
-                self.due = now
-                self.loop.call_soon(self.flush)
+                self.writes.add(self)
             else:
                 self.due = due
-                self.loop.call_at(due, self.flush)
+                self.loop.call_at(due, self.held)
+
+    def held(self) -> None:
+        """A held write's time has come; how late it came says how long turns take now."""
+        self.writes.note(self.loop.time() - self.due)
+        self.flush()
 
     def wake(self) -> None:
         waiter = self.waiter
@@ -296,10 +303,6 @@ class _Direct:
     def flush(self) -> None:
         """Write what came since; wake the task when it has something to do."""
         self.scheduled = False
-        # How late the loop ran it says how long its turns take now (see `ready`); one slow
-        # turn alone, a collection say, is no saturation.
-        lag = self.loop.time() - self.due
-        self.lag, self.steady = lag, min(lag, self.lag)
         waiter = self.waiter
         if waiter is None or waiter.done():
             return  # the task is taking over: `next` returns what is left
@@ -321,6 +324,63 @@ class _Direct:
             waiter.set_result(None)
         elif now - self.last >= idle and not self.cycle.flow.write_paused:
             self.write(PING)
+
+
+class _Writes:
+    """The streams of one loop due for a write, written together: at the loop's next turn,
+    or at once when WRITE_BATCH are due.
+
+    Writes back to back find the receiving side awake; a write made alone, in the middle of
+    a turn, wakes it (on loopback: 4.8% → 11.3% of the server's CPU spent on wakeups when
+    each stream wrote in its producer's step; docs/benchmarks.md). Waiting for the next turn
+    costs an event the rest of this one, milliseconds on a busy loop: a batch bounds that.
+
+    It also keeps the loop's lag, which `_Direct.ready` corks by: how late its turn callback
+    and held writes run is how long turns take now; `steady`, the smaller of the last two, is
+    a lag that held (one slow turn alone, a collection say, is no saturation)."""
+
+    __slots__ = ("due", "lag", "loop", "scheduled", "steady", "streams")
+
+    _all: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Writes]] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.streams: list[_Direct] = []
+        self.scheduled = False
+        self.due = 0.0  # when the turn callback was asked for
+        self.lag = 0.0
+        self.steady = 0.0
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop) -> _Writes:
+        writes = cls._all.get(loop)
+        if writes is None:
+            writes = cls._all[loop] = cls(loop)
+        return writes
+
+    def add(self, stream: _Direct) -> None:
+        self.streams.append(stream)
+        if not self.scheduled:
+            self.scheduled = True
+            self.due = self.loop.time()
+            self.loop.call_soon(self._turn)
+        elif len(self.streams) >= WRITE_BATCH:
+            self._write()
+
+    def note(self, lag: float) -> None:
+        self.lag, self.steady = lag, min(lag, self.lag)
+
+    def _turn(self) -> None:
+        self.scheduled = False
+        self.note(self.loop.time() - self.due)
+        self._write()
+
+    def _write(self) -> None:
+        streams, self.streams = self.streams, []
+        for stream in streams:
+            stream.flush()
 
 
 class _Pinger:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
-from ssechat.transport import _Direct
+from ssechat.transport import WRITE_BATCH, _Direct
 
 TURN_S = 0.01  # how long each turn of the "saturated" loop takes
 
@@ -162,3 +162,20 @@ async def test_one_slow_turn_holds_no_write_back() -> None:
     assert [events_in(w) for w in transport.writes] == [1, 1]
     feed.end()
     await asyncio.wait_for(task, 1)
+
+
+async def test_streams_due_together_are_written_in_batches_without_waiting_for_the_turn() -> None:
+    streams = [stream() for _ in range(WRITE_BATCH + 1)]
+    await turns(2)
+    # One turn of a busy loop: every stream gets an event, one producer's step after another.
+    for feed, _transport, _task in streams:
+        feed.push(b"x")
+    written = [len(transport.writes) for _feed, transport, _task in streams]
+    # The first WRITE_BATCH went out together as the last of them came, not a turn later;
+    # the rest wait for the next turn (or the next batch), and then go too.
+    assert written == [1] * WRITE_BATCH + [0]
+    await turns(1)
+    assert [events_in(w) for w in streams[-1][1].writes] == [1]
+    for feed, _transport, task in streams:
+        feed.end()
+        await asyncio.wait_for(task, 1)
