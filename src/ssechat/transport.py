@@ -380,7 +380,13 @@ class _Writes:
     def _write(self) -> None:
         streams, self.streams = self.streams, []
         for stream in streams:
-            stream.flush()
+            try:
+                stream.flush()
+            except Exception as exc:  # as the loop would for a callback of its own: one
+                # stream's failure (a transport closed under it) holds no other back
+                self.loop.call_exception_handler(
+                    {"message": "could not write to a stream", "exception": exc}
+                )
 
 
 class _Pinger:

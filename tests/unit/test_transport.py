@@ -179,3 +179,25 @@ async def test_streams_due_together_are_written_in_batches_without_waiting_for_t
     for feed, _transport, task in streams:
         feed.end()
         await asyncio.wait_for(task, 1)
+
+
+async def test_a_stream_that_cannot_be_written_holds_no_other_in_its_batch() -> None:
+    loop = asyncio.get_running_loop()
+    failures: list[BaseException] = []
+    loop.set_exception_handler(lambda _loop, context: failures.append(context["exception"]))
+    streams = [stream() for _ in range(3)]
+    await turns(2)
+
+    def closed(data: bytes) -> None:
+        raise RuntimeError("the handler is closed")
+
+    streams[0][1].write = closed  # type: ignore[method-assign]
+    for feed, _transport, _task in streams:
+        feed.push(b"x")
+    await turns(1)
+    assert [len(transport.writes) for _feed, transport, _task in streams[1:]] == [1, 1]
+    assert [str(f) for f in failures] == ["the handler is closed"]
+    loop.set_exception_handler(None)
+    for _feed, _transport, task in streams:
+        task.cancel()
+    await asyncio.gather(*(task for _feed, _transport, task in streams), return_exceptions=True)
