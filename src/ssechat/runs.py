@@ -127,7 +127,7 @@ class Run:
     saved: int = 0  # pieces of `text` saved so far
     usage: Usage | None = None
     sources: tuple[Source, ...] = ()
-    sql: str | None = None
+    sql: Sql | None = None
     table: Table | None = None
     csv: Csv | None = None
     error: Error | None = None
@@ -468,7 +468,7 @@ class RunManager:
                 run.message_id,
                 "".join(run.text),
                 model.finish_reason,
-                sql=run.sql,
+                sql=run.sql.sql if run.sql else None,
                 csv_url=run.csv.url if run.csv else None,
                 usage=model.usage,
             )
@@ -561,7 +561,8 @@ class RunManager:
                 only_if_streaming=only_if_streaming,
                 usage=_asdict(run.usage),
                 sources=[_asdict(s) for s in run.sources] or None,
-                sql=run.sql,
+                sql=run.sql.sql if run.sql else None,
+                sql_dialect=run.sql.dialect if run.sql else None,
                 table_preview=_asdict(run.table),
                 csv_url=run.csv.url if run.csv else None,
                 csv=_asdict(run.csv),
@@ -578,7 +579,7 @@ def _note(run: Run, event: Event) -> None:
     elif isinstance(event, Sources):
         run.sources = event.sources
     elif isinstance(event, Sql):
-        run.sql = event.sql
+        run.sql = event
     elif isinstance(event, Table):
         run.table = event
     elif isinstance(event, Csv):

@@ -361,6 +361,7 @@ def test_a_rag_answer_shows_its_sources_with_citations_linked(tab: Tab, server: 
 
 def assert_sql_answer(reply: Locator, server: Server) -> None:
     """The `tabular` pipeline's query, table preview and CSV link, as the page shows them."""
+    assert reply.locator(".sql summary").inner_text() == "SQL (sqlite)"
     assert reply.locator(".sql code").inner_text().startswith("SELECT name, country, population")
     assert reply.locator(".table-wrap th").all_inner_texts() == ["name", "country", "population"]
     assert reply.locator(".table-wrap tbody tr").count() == 3
@@ -376,6 +377,7 @@ def assert_sql_answer(reply: Locator, server: Server) -> None:
     csv = reply.locator(".csv a")
     assert csv.get_attribute("href") == server.url + "/v1/files/cities.csv"
     assert csv.get_attribute("download") is not None
+    assert "120 rows, 3.8 kB" in reply.locator(".csv").inner_text()
 
 
 def test_a_sql_answer_shows_its_query_a_table_preview_and_a_csv_link(
@@ -386,7 +388,6 @@ def test_a_sql_answer_shows_its_query_a_table_preview_and_a_csv_link(
     ask(page, "Which cities are the largest?", pipeline="tabular")
     wait_until(page, "complete")
     assert_sql_answer(answer(page), server)
-    assert "120 rows, 3.8 kB" in answer(page).locator(".csv").inner_text()
     stages = [text for _state, text in tab.status_log()]
     assert "Writing SQL…" in stages
     assert "Running the query…" in stages
@@ -396,7 +397,6 @@ def test_a_sql_answer_shows_its_query_a_table_preview_and_a_csv_link(
     wait_until(page, "complete")
     assert page.locator("article.message-assistant").count() == 1
     assert_sql_answer(answer(page), server)
-    assert "120 rows, 3.8 kB" in answer(page).locator(".csv").inner_text()
     assert tab.errors == []
 
 

@@ -84,6 +84,7 @@ def test_a_reopened_conversation_brings_back_the_sql_table_preview_and_csv_link(
     assert answer["status"] == "complete"
     assert answer["content"] == "There are 250."
     assert answer["sql"] == COUNT
+    assert answer["sql_dialect"] == stream.of("sql")[-1]["dialect"]
     assert answer["table_preview"] == stream.of("table")[0]
     assert answer["csv_url"] == stream.of("csv")[0]["url"]
     assert answer["csv"] == stream.of("csv")[0]  # url, rows and bytes, as streamed

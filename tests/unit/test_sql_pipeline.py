@@ -372,6 +372,7 @@ async def test_a_run_records_the_sql_table_and_csv_url_in_complete_and_in_the_st
     assert found is not None
     answer = found[1][-1]
     assert (answer.status, answer.sql, answer.csv_url) == ("complete", end.sql, end.csv_url)
+    assert answer.sql_dialect == "sqlite"
     assert answer.csv == {"url": end.csv_url, "rows": 1, "bytes": len("n\r\n40\r\n")}
     assert answer.table_preview == {
         "columns": ["n"], "rows": [[40]], "row_count": 1, "truncated": False
@@ -392,4 +393,4 @@ async def test_a_refused_run_ends_with_an_error_event_and_keeps_the_sql(
     end = entries[-1]
     assert isinstance(end, Error)
     assert end.code == "sql_refused"
-    assert run.sql == "DROP TABLE customers"
+    assert run.sql == Sql("DROP TABLE customers", "sqlite")

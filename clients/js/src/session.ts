@@ -421,6 +421,8 @@ interface StoredMessage {
   run_id: string | null;
   sources: Source[] | null;
   sql: string | null;
+  /** The `sql` event's dialect; null for an answer saved before it was kept. */
+  sql_dialect: string | null;
   /** The `table` event the answer streamed. */
   table_preview: TableEvent | null;
   csv_url: string | null;
@@ -449,7 +451,7 @@ function fromStored(stored: StoredMessage): ChatMessage {
     messageId: stored.id,
     runId: stored.run_id,
     sources: stored.sources ?? [],
-    sql: stored.sql === null ? null : { sql: stored.sql, dialect: "" },
+    sql: stored.sql === null ? null : { sql: stored.sql, dialect: stored.sql_dialect ?? "" },
     table: stored.table_preview,
     csv:
       stored.csv ??

@@ -157,7 +157,7 @@ describe("ChatSession", () => {
     const second = new ChatSession({ api: server.url });
     await second.load(first.getState().conversationId ?? "");
     const loaded = second.getState().messages.at(-1);
-    assert.equal(loaded?.sql?.sql, streamed.sql?.sql);
+    assert.deepEqual(loaded?.sql, streamed.sql); // the query and its dialect
     assert.deepEqual(loaded?.table, streamed.table);
     assert.deepEqual(loaded?.csv, streamed.csv); // the link, its rows and its size
     assert.equal(second.getState().messages[0]?.table, null);

@@ -50,6 +50,7 @@ class MessageOut(BaseModel):
     usage: dict[str, Any] | None
     sources: list[Any] | None
     sql: str | None
+    sql_dialect: str | None = Field(description="The `sql` event's dialect, e.g. `sqlite`.")
     table_preview: dict[str, Any] | None = Field(
         description="The answer's `table` event: columns, rows (a preview), row_count, truncated."
     )

@@ -94,6 +94,7 @@ class Message(Base):
     usage: Mapped[dict[str, Any] | None]
     sources: Mapped[list[Any] | None] = mapped_column(JSON)
     sql: Mapped[str | None] = mapped_column(Text)
+    sql_dialect: Mapped[str | None] = mapped_column(String(50))  # the `sql` event's dialect
     csv_url: Mapped[str | None] = mapped_column(String(500))
     # The `csv` event as sent (url, rows, bytes); an answer saved before it has `csv_url` only.
     csv: Mapped[dict[str, Any] | None]

@@ -1,5 +1,6 @@
-"""The answer's CSV (the run's `csv` event: url, rows, bytes) on the message, so a reopened
-conversation shows the link with its size, as the stream did.
+"""What a SQL answer's events carried that the message did not keep: the `sql` event's
+dialect and the whole `csv` event (url, rows, bytes), so a reopened conversation shows them
+as the stream did.
 
 Revision ID: 0006
 Revises: 0001
@@ -18,9 +19,11 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("messages") as batch:
+        batch.add_column(sa.Column("sql_dialect", sa.String(50)))
         batch.add_column(sa.Column("csv", sa.JSON()))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("messages") as batch:
         batch.drop_column("csv")
+        batch.drop_column("sql_dialect")
