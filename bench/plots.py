@@ -10,6 +10,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # after choosing the backend
 
+from bench.report import per_cpu, rounds_of
+
 COLORS = {
     "T": "#bbbbbb",
     "R": "#555555",
@@ -31,12 +33,25 @@ NAMES = {
 
 
 def _bars(
-    ax: Any, groups: list[str], series: dict[str, list[float]], ylabel: str, log: bool = False
+    ax: Any,
+    groups: list[str],
+    series: dict[str, list[float]],
+    ylabel: str,
+    log: bool = False,
+    ranges: dict[str, list[tuple[float, float]]] | None = None,
 ) -> None:
+    """Grouped bars; `ranges` (lowest, highest) draws each bar's spread as an error bar."""
     width = 0.8 / max(1, len(series))
     for i, (name, values) in enumerate(series.items()):
         xs = [g + (i - (len(series) - 1) / 2) * width for g in range(len(groups))]
-        ax.bar(xs, values, width, label=NAMES[name], color=COLORS[name])
+        spread = (ranges or {}).get(name)
+        yerr = None
+        if spread:
+            yerr = [
+                [v - lo for v, (lo, _) in zip(values, spread, strict=True)],
+                [hi - v for v, (_, hi) in zip(values, spread, strict=True)],
+            ]
+        ax.bar(xs, values, width, label=NAMES[name], color=COLORS[name], yerr=yerr, capsize=2)
     ax.set_xticks(range(len(groups)), groups)
     ax.set_ylabel(ylabel)
     if log:
@@ -54,13 +69,11 @@ def throughput(results: dict[str, Any], path: Path) -> None:
         (axes[0], "events_per_s", "events/s"),
         (axes[1], "per_cpu", "events per server CPU-second"),
     ):
-        series = {
-            s: [_per(table[lv][s], key) for lv in levels]
-            for s in servers
-            if s != "T" or ax is axes[0]
-        }
-        _bars(ax, [f"{int(lv):,} streams" for lv in levels], series, label)
-    axes[0].set_title("Throughput at saturation (wall clock)")
+        shown = [s for s in servers if s != "T" or ax is axes[0]]
+        series = {s: [_per(table[lv][s], key) for lv in levels] for s in shown}
+        ranges = {s: [_range(table[lv][s], key) for lv in levels] for s in shown}
+        _bars(ax, [f"{int(lv):,} streams" for lv in levels], series, label, ranges=ranges)
+    axes[0].set_title("Throughput at saturation (wall clock; bars: median round, whiskers: range)")
     axes[1].set_title("…per CPU-second of the server (noise-robust)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -68,10 +81,16 @@ def throughput(results: dict[str, Any], path: Path) -> None:
 
 
 def _per(cell: dict[str, Any], key: str) -> float:
+    """A throughput cell's figure: events/s of its median round, or its median per CPU."""
     if key == "per_cpu":
-        cpu = cell.get("server_cpu") or 0.0
-        return float(cell["events_per_s"] / cpu) if cpu else 0.0
+        return per_cpu(cell) or 0.0
     return float(cell[key])
+
+
+def _range(cell: dict[str, Any], key: str) -> tuple[float, float]:
+    """The lowest and highest of a figure over the cell's rounds."""
+    values = [_per({**c, "rounds": [c]}, key) for c in rounds_of(cell)]
+    return min(values), max(values)
 
 
 def latency(results: dict[str, Any], path: Path) -> None:

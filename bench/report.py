@@ -37,9 +37,28 @@ def _ratio(ours: float | None, theirs: float | None) -> str:
     return f"{ours / theirs:.2f}×"
 
 
-def _per_cpu(cell: dict[str, Any]) -> float | None:
-    cpu = cell.get("server_cpu")
-    return cell["events_per_s"] / cpu if cpu else None
+def rounds_of(cell: dict[str, Any]) -> list[dict[str, Any]]:
+    """A throughput cell's rounds (results saved before rounds have one: the cell)."""
+    return cell.get("rounds") or [cell]
+
+
+def _median(values: Sequence[float]) -> float:
+    """The lower middle, as `runner.median_round` picks the round that stands for a cell."""
+    return sorted(values)[(len(values) - 1) // 2]
+
+
+def per_cpu(cell: dict[str, Any]) -> float | None:
+    """Events per CPU-second of the server: the median of the cell's rounds."""
+    values = [c["events_per_s"] / c["server_cpu"] for c in rounds_of(cell) if c.get("server_cpu")]
+    return _median(values) if values else None
+
+
+def _spread(cell: dict[str, Any]) -> str:
+    """The median events/s with the range of the rounds, when there are several."""
+    values = [c["events_per_s"] for c in rounds_of(cell)]
+    if len(values) == 1:
+        return _num(cell["events_per_s"])
+    return f"{_num(cell['events_per_s'])} ({_num(min(values))}–{_num(max(values))})"
 
 
 def _table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -61,21 +80,30 @@ def _throughput(r: dict[str, Any]) -> list[str]:
         return []
     servers = list(next(iter(table.values())))
     n = r["plan"]["throughput_events"]
+    rounds = r["plan"].get("throughput_rounds", 1)
     lines = [
         "## Throughput at saturation",
         "",
         f"Each stream asks for {n:,}-event responses back to back on a keep-alive connection;",
         "events/s counts the `delta` events received in the measured window "
         f"({r['plan']['throughput_measure']:g} s after {r['plan']['throughput_warmup']:g} s "
-        "of warm-up). Ratios are ssechat ÷ baseline (higher is better).",
+        f"of warm-up). Every server is measured in {rounds} rounds, each round in a rotated "
+        "order, so that a fast or slow minute of the machine does not fall to one server; a "
+        "cell is the median round, with the range of the rounds in brackets. Ratios are "
+        "ssechat's median ÷ the baseline's (higher is better).",
         "",
     ]
     has_s = "S" in servers
     bases = [b for b in BASES if b in servers] if has_s else []
     streaming = [s for s in servers if s != "T"]  # T's own CPU use is next to nothing
-    for title, metric, shown in (
-        ("events/s (wall clock)", lambda c: c["events_per_s"], servers),
-        ("events per CPU-second of the server (robust to a shared machine)", _per_cpu, streaming),
+    for title, metric, shown, cell_text in (
+        ("events/s (wall clock)", lambda c: c["events_per_s"], servers, _spread),
+        (
+            "events per CPU-second of the server (robust to a shared machine)",
+            per_cpu,
+            streaming,
+            lambda c: _num(per_cpu(c)),
+        ),
     ):
         lines += [f"**{title}**", ""]
         head = ["streams", *[NAME[s] for s in shown], *[f"ssechat ÷ {b}" for b in bases]]
@@ -85,14 +113,15 @@ def _throughput(r: dict[str, Any]) -> list[str]:
             rows.append(
                 [
                     f"{int(level):,}",
-                    *[_num(values[s]) for s in shown],
+                    *[cell_text(row[s]) for s in shown],
                     *[_ratio(values["S"], values[b]) for b in bases],
                 ]
             )
         lines += _table(head, rows)
     lines += [
-        "**CPU use in the window** (server on CPU 0 / load generator on CPU 1 / anything else "
-        "on the machine, in CPUs: the last is near 0% when nothing disturbed the window)",
+        "**CPU use in the median round's window** (server on CPU 0 / load generator on CPU 1 / "
+        "anything else on the machine, in CPUs: the last is near 0% when nothing disturbed the "
+        "window)",
         "",
     ]
     head = ["streams", *[NAME[s] for s in servers]]
@@ -108,26 +137,26 @@ def _throughput(r: dict[str, Any]) -> list[str]:
         for level, row in table.items()
     ]
     lines += _table(head, rows)
-    lines += ["**Checks**: responses completed, and events received == events sent", ""]
-    rows = [
-        [
-            f"{int(level):,}",
-            *[
-                f"{row[s]['responses']:,} resp., {row[s]['events_received']:,} = "
-                f"{row[s]['events_sent']:,}"
-                + (f", {row[s]['bad_responses']} bad" if row[s]["bad_responses"] else "")
-                + (
-                    f", {row[s]['aborted_in_flight']} cut after the drain"
-                    if row[s].get("aborted_in_flight")
-                    else ""
-                )
-                for s in servers
-            ],
-        ]
-        for level, row in table.items()
+    lines += [
+        "**Checks** (all rounds): responses completed, and events received == events sent",
+        "",
     ]
+    rows = [[f"{int(lv):,}", *[_checks(row[s]) for s in servers]] for lv, row in table.items()]
     lines += _table(head, rows)
     return lines
+
+
+def _checks(cell: dict[str, Any]) -> str:
+    total = {
+        key: sum(c.get(key, 0) for c in rounds_of(cell))
+        for key in ("responses", "events_received", "events_sent", "bad_responses")
+    }
+    cut = sum(c.get("aborted_in_flight", 0) for c in rounds_of(cell))
+    return (
+        f"{total['responses']:,} resp., {total['events_received']:,} = {total['events_sent']:,}"
+        + (f", {total['bad_responses']} bad" if total["bad_responses"] else "")
+        + (f", {cut} cut after the drain" if cut else "")
+    )
 
 
 def _wrk(r: dict[str, Any]) -> list[str]:
@@ -379,15 +408,21 @@ def _targets(r: dict[str, Any]) -> list[str]:
                 lv: row["S"]["events_per_s"] / row[base]["events_per_s"] for lv, row in tp.items()
             }
             cpu = {
-                lv: (_per_cpu(row["S"]) or 0) / (_per_cpu(row[base]) or 1) for lv, row in tp.items()
+                lv: (per_cpu(row["S"]) or 0) / (per_cpu(row[base]) or 1) for lv, row in tp.items()
             }
             shown = " / ".join(f"{v:.2f}×" for v in ratios.values())
             shown_cpu = " / ".join(f"{v:.2f}×" for v in cpu.values())
             levels = " / ".join(f"{int(lv):,}" for lv in tp)
+            paired = [_paired(row["S"], row[base]) for row in tp.values()]
+            by_round = (
+                "; round by round: " + " / ".join(f"{lo:.2f}–{hi:.2f}×" for lo, hi in paired)
+                if any(lo != hi for lo, hi in paired)
+                else ""
+            )
             rows.append(
                 [
                     f"throughput ≥ {want:g}× {base} ({levels} streams)",
-                    f"{shown} (per CPU-s: {shown_cpu})",
+                    f"{shown} (per CPU-s: {shown_cpu}{by_round})",
                     verdict(min(ratios.values()) >= want),
                 ]
             )
@@ -446,9 +481,19 @@ def _targets(r: dict[str, Any]) -> list[str]:
     return ["## Targets (issue 9)", "", *_table(["target", "ssechat", "verdict"], rows)]
 
 
+def _paired(ours: dict[str, Any], theirs: dict[str, Any]) -> tuple[float, float]:
+    """The lowest and highest ratio of ssechat's events/s to a baseline's in the same round."""
+    ratios = [
+        a["events_per_s"] / b["events_per_s"]
+        for a, b in zip(rounds_of(ours), rounds_of(theirs), strict=False)
+    ]
+    return min(ratios), max(ratios)
+
+
 def _windows(r: dict[str, Any]) -> list[dict[str, Any]]:
     """Every measured window of the run (each has the machine's other CPU use)."""
-    cells = [c for row in r["throughput"].values() for c in row.values()]
+    tp = r["throughput"].values()
+    cells = [c for row in tp for cell in row.values() for c in rounds_of(cell)]
     for scenario in ("latency", "first_byte", "resume"):
         cells += r[scenario].values()
     return cells

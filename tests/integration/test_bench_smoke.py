@@ -62,10 +62,21 @@ def test_throughput_measures_every_server_at_every_level(quick: Any) -> None:
             assert name == "T" or cell["server_cpu"] > 0  # T barely works: it may round to 0
 
 
+def test_throughput_is_the_median_of_rounds_measured_in_turn(quick: Any) -> None:
+    results, _, _ = quick
+    rounds = results["plan"]["throughput_rounds"]
+    assert rounds >= 2
+    for row in results["throughput"].values():
+        for cell in row.values():
+            measured = sorted(c["events_per_s"] for c in cell["rounds"])
+            assert len(measured) == rounds
+            assert cell["events_per_s"] == measured[(rounds - 1) // 2]
+
+
 def test_throughput_events_received_equal_events_sent(quick: Any) -> None:
     results, _, _ = quick
     for row in results["throughput"].values():
-        for cell in row.values():
+        for cell in (c for median in row.values() for c in median["rounds"]):
             assert cell["responses"] > 0
             assert cell["bad_responses"] == 0
             assert cell["aborted_in_flight"] == 0
