@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from ssechat.dialects import Renderer, text_renderer
+from ssechat.dialects import Renderer, render_items, text_renderer
 from ssechat.errors import PipelineError, SsechatError
 from ssechat.eventlog import (
     Batch,
@@ -618,6 +618,7 @@ class Subscription:
         "_ready",
         "_render",
         "_render_text",
+        "_renderer",
         "_runs",
         "_stop",
         "after",
@@ -631,7 +632,8 @@ class Subscription:
         self.run_id = run_id
         self.after = after
         self._pending: Batch | None = first  # read while subscribing; sent first
-        self._render = renderer.render
+        self._renderer = renderer  # for a batch read from the log (`next`)
+        self._render = renderer.render  # for an event appended while listening
         self._render_text = text_renderer(renderer)
         self._live: list[bytes] = []  # rendered while listening, not taken yet
         # Events sent and not yet added to the `events_sent` counter: it is added to in steps
@@ -661,14 +663,7 @@ class Subscription:
             return b"", batch.closed
         self.after = batch.last
         self._sent(len(batch.items))
-        render, render_text = self._render, self._render_text
-        data = b"".join(
-            [
-                render_text(seq, item) if isinstance(item, str) else render(seq, item)
-                for seq, item in enumerate(batch.items, batch.first)
-            ]
-        )
-        return data, batch.closed
+        return render_items(self._renderer, batch.first, batch.items), batch.closed
 
     def listen(self, ready: Callable[[bool], None]) -> bool:
         """Start listening if caught up (False: `next` has more, or the log cannot push)."""

@@ -16,6 +16,7 @@ from ssechat.dialects import (
     dialect_names,
     frame,
     get_dialect,
+    render_items,
     text_renderer,
     wire_of,
 )
@@ -128,6 +129,17 @@ def test_a_renderer_without_a_wire_gets_the_default_one() -> None:
     assert wire_of(Plain()) == DEFAULT_WIRE == Wire(retry=True, headers=())
     assert wire_of(get_dialect("ssechat")()) == DEFAULT_WIRE
     assert wire_of(get_dialect("openai")()) == Wire(retry=False)
+
+
+@pytest.mark.parametrize("name", dialect_names())
+def test_every_dialect_renders_a_replay_batch_as_a_live_stream_renders_each_event(
+    name: str,
+) -> None:
+    options = {"now": lambda: CREATED} if name == "message" else {}
+    live, replay = get_dialect(name)(**options), get_dialect(name)(**options)
+    logged = [e.text if isinstance(e, Delta) else e for e in RICH]  # as a log keeps them
+    expected = b"".join(live.render(seq, event) for seq, event in enumerate(RICH, 5))
+    assert render_items(replay, 5, logged) == expected
 
 
 @pytest.mark.parametrize("name", dialect_names())

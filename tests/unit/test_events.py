@@ -204,6 +204,24 @@ def test_canonical_delta_bytes_equal_sse_encode_for_any_text(text: str, seq: int
     assert CanonicalRenderer().render_text(seq, text) == expected
 
 
+@settings(max_examples=200, database=None)
+@given(
+    items=st.lists(st.one_of(st.text(), st.sampled_from(SAMPLES)), max_size=12),
+    first=st.integers(min_value=1, max_value=2**53),
+)
+def test_a_replay_batch_is_the_bytes_of_each_item_rendered_in_turn(
+    items: list[Event | str], first: int
+) -> None:
+    # A replay renders the log's items in one go, a delta kept as its text; a live stream
+    # renders each event as it comes. A client must not tell them apart.
+    renderer = CanonicalRenderer()
+    each = [
+        renderer.render(seq, Delta(item) if isinstance(item, str) else item)
+        for seq, item in enumerate(items, first)
+    ]
+    assert renderer.render_items(first, items) == b"".join(each)
+
+
 @settings(max_examples=300, database=None)
 @given(text=st.text(), seq=st.integers(min_value=1, max_value=2**53))
 def test_canonical_delta_bytes_decode_back_to_the_same_delta(text: str, seq: int) -> None:

@@ -4,7 +4,9 @@ A dialect is a factory for a `Renderer`, made once per response (some formats nu
 own messages or remember what they have opened); `render` turns one logged event into the
 bytes to send, possibly none. A renderer may also have `render_text(seq, text)`, the same bytes
 as `render(seq, Delta(text))`: a replay hands it the log's deltas as they are kept, as text,
-and makes no event per delta (`text_renderer`). Dialects never see the model, the run or the socket.
+and makes no event per delta (`text_renderer`); and `render_items(first, items)`, the same bytes
+as rendering each of a run of log items in turn, for a replay's batch (`render_items`). Dialects
+never see the model, the run or the socket.
 
 Called with no arguments a dialect renders for any route (`?format=`); the routes that speak a
 dialect natively may pass it keyword options known only per response (seed 004's snapshot,
@@ -14,7 +16,7 @@ of the response around the events: OpenAI's SDK, for one, chokes on a `retry:` f
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -55,6 +57,21 @@ def text_renderer(renderer: Renderer) -> Callable[[int, str], bytes]:
         return render_text  # type: ignore[no-any-return]
     render = renderer.render
     return lambda seq, text: render(seq, Delta(text))
+
+
+def render_items(renderer: Renderer, first: int, items: Sequence[Event | str]) -> bytes:
+    """Log items numbered from seq `first` (a delta kept as its text) rendered in one go: by
+    the renderer's `render_items`, else each in turn."""
+    batch = getattr(renderer, "render_items", None)
+    if batch is not None:
+        return batch(first, items)  # type: ignore[no-any-return]
+    render, render_text = renderer.render, text_renderer(renderer)
+    return b"".join(
+        [
+            render_text(seq, item) if isinstance(item, str) else render(seq, item)
+            for seq, item in enumerate(items, first)
+        ]
+    )
 
 
 def frame(data: Any, *, event: str | None = None, id: str | None = None) -> bytes:

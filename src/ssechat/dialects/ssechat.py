@@ -3,23 +3,27 @@
 This is the hot path of every stream, so the message is formatted directly: orjson never
 emits a raw newline, which makes the one-`data:`-line form the correct SSE encoding
 (`sse.encode` would produce the same bytes; the test suite checks that it does).
+
+A delta's text is quoted by the json module's C string encoder and formatted with an f-string:
+the same bytes as `orjson.dumps` of the text (for every code point; a lone surrogate raises
+either way), in about half the time of `bytes %` with orjson, whose formatting is what costs.
 """
 
 from __future__ import annotations
 
-import orjson
+from collections.abc import Sequence
+from json.encoder import encode_basestring as _quote
 
 from ssechat.dialects import register_dialect
 from ssechat.events import EVENT_TYPES, Delta, Event, dumps
 
 # "\nevent: <type>\ndata: " for every type, encoded once.
 _HEADS = {name: b"\nevent: %s\ndata: " % name.encode() for name in EVENT_TYPES}
-# A delta, the event of almost every message, in one format: `dumps(Delta(text))` inlined.
-_DELTA = b'id: %d\nevent: delta\ndata: {"text":%s}\n\n'
 
 
 def _delta(seq: int, text: str) -> bytes:
-    return _DELTA % (seq, orjson.dumps(text))
+    """A delta given as its text: `dumps(Delta(text))` inlined."""
+    return f'id: {seq}\nevent: delta\ndata: {{"text":{_quote(text)}}}\n\n'.encode()
 
 
 class CanonicalRenderer:
@@ -31,6 +35,19 @@ class CanonicalRenderer:
         return b"id: %d%s%s\n\n" % (seq, _HEADS[event.type], dumps(event))
 
     render_text = staticmethod(_delta)
+
+    def render_items(self, first: int, items: Sequence[Event | str]) -> bytes:
+        """A replay's batch: `_delta`'s f-string inlined, one encode for the whole batch (a
+        call and an encode per delta cost a replay of 1,000 deltas half again its time)."""
+        render = self.render
+        return "".join(
+            [
+                f'id: {seq}\nevent: delta\ndata: {{"text":{_quote(item)}}}\n\n'
+                if isinstance(item, str)
+                else render(seq, item).decode()
+                for seq, item in enumerate(items, first)
+            ]
+        ).encode()
 
 
 register_dialect("ssechat")(CanonicalRenderer)
