@@ -256,7 +256,7 @@ async def first_byte(target: Target, samples: int, warmup: int, n: int) -> Resul
         "events_per_response": n,
         "first_byte_ms": percentiles(firsts, (50, 99)),
         "first_event_ms": percentiles(deltas, (50, 99)),
-        "response_ms": percentiles(ends, (50, 99)),
+        "response_ms": percentiles(ends, (50, 99, 99.9)),
         **window,
         "responses": warmup + samples,
         "bad_responses": bad,

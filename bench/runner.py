@@ -180,6 +180,15 @@ def run(plan: Plan, command: str, log: Log = print) -> dict[str, Any]:
             "S", 15.0, "resume", 300,
             runs=p.resume_runs, per_run=p.resume_passes, missed=p.resume_missed,
         )  # fmt: skip
+        if "T" in plan.servers:
+            # The floor: the same number of events as one pre-built write, asked for and read
+            # the same way. No server can replay them faster on this machine.
+            log(f"resume floor: T, {p.resume_missed} events in one write …")
+            results["resume"]["T"] = measure(
+                "T", 15.0, "first_byte", 300,
+                samples=p.resume_runs * (p.resume_passes - 1), warmup=p.resume_runs,
+                n=p.resume_missed,
+            )  # fmt: skip
 
     results["seconds"] = time.time() - started
     results["load_after"] = machine.load_average()

@@ -125,6 +125,16 @@ def test_resume_replays_exactly_the_missed_events(quick: Any) -> None:
     assert 0 < cell["first_byte_ms"]["p50"] <= cell["caught_up_ms"]["p50"]
 
 
+def test_resume_is_measured_beside_its_floor_the_same_events_in_one_write(quick: Any) -> None:
+    results, report, _ = quick
+    floor, plan = results["resume"]["T"], results["plan"]
+    assert floor["events_per_response"] == plan["resume_missed"]
+    assert floor["samples"] == results["resume"]["S"]["samples"]
+    assert floor["bad_responses"] == 0  # each response had exactly that many events
+    assert 0 < floor["response_ms"]["p50"] <= floor["response_ms"]["p99"]
+    assert "ssechat ÷ T" in report
+
+
 def test_tcp_nodelay_is_read_from_an_accepted_socket_in_every_mode(quick: Any) -> None:
     results, _, _ = quick
     modes = results["nodelay"]
