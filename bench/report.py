@@ -375,7 +375,12 @@ def _resume(r: dict[str, Any]) -> list[str]:
             ]
         )
         caught, least = cell["caught_up_ms"], floor["response_ms"]
-        rows.append(["ssechat ÷ T", *[_ratio(caught.get(k), least.get(k)) for k in points]])
+        rows.append(
+            [
+                "ssechat ÷ T (lower is better)",
+                *[_ratio(caught.get(k), least.get(k)) for k in points],
+            ]
+        )
     lines += _table(["", *points], rows)
     return [
         *lines,
