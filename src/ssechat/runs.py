@@ -132,6 +132,15 @@ class Run:
     csv: Csv | None = None
     error: Error | None = None
 
+    # What the `complete` event and the stored message both name of the answer's SQL and CSV.
+    @property
+    def sql_text(self) -> str | None:
+        return self.sql.sql if self.sql else None
+
+    @property
+    def csv_url(self) -> str | None:
+        return self.csv.url if self.csv else None
+
 
 class _Metered:
     """The run's view of the model: passes the stream through, noting usage and finish."""
@@ -468,8 +477,8 @@ class RunManager:
                 run.message_id,
                 "".join(run.text),
                 model.finish_reason,
-                sql=run.sql.sql if run.sql else None,
-                csv_url=run.csv.url if run.csv else None,
+                sql=run.sql_text,
+                csv_url=run.csv_url,
                 usage=model.usage,
             )
             run.status = "complete"
@@ -561,10 +570,10 @@ class RunManager:
                 only_if_streaming=only_if_streaming,
                 usage=_asdict(run.usage),
                 sources=[_asdict(s) for s in run.sources] or None,
-                sql=run.sql.sql if run.sql else None,
+                sql=run.sql_text,
                 sql_dialect=run.sql.dialect if run.sql else None,
                 table_preview=_asdict(run.table),
-                csv_url=run.csv.url if run.csv else None,
+                csv_url=run.csv_url,
                 csv=_asdict(run.csv),
                 error=_asdict(run.error),
             )
