@@ -1,6 +1,6 @@
 """`python -m bench run [--quick]`: run every benchmark and write docs/benchmarks.md.
 
-python -m bench run                  # the full run (about 15 minutes on 2 cores)
+python -m bench run                  # the full run (about 35 minutes on 2 cores)
 python -m bench run --quick          # tiny, seconds: what the smoke test runs
 python -m bench run --servers A,S    # a subset (the report says which)
 python -m bench report results.json  # rewrite the report from saved results

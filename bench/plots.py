@@ -73,7 +73,7 @@ def throughput(results: dict[str, Any], path: Path) -> None:
         series = {s: [_per(table[lv][s], key) for lv in levels] for s in shown}
         ranges = {s: [_range(table[lv][s], key) for lv in levels] for s in shown}
         _bars(ax, [f"{int(lv):,} streams" for lv in levels], series, label, ranges=ranges)
-    axes[0].set_title("Throughput at saturation (wall clock; bars: median round, whiskers: range)")
+    axes[0].set_title("Throughput at saturation (median round; whiskers: range)")
     axes[1].set_title("…per CPU-second of the server (noise-robust)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
