@@ -4,10 +4,12 @@ fields every v1 reader accepts."""
 from __future__ import annotations
 
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ssechat.dialects import Wire, wire_of
+from ssechat.dialects import Wire, frame, wire_of
 from ssechat.dialects.ai_sdk import AiSdkRenderer
-from ssechat.events import Delta
+from ssechat.events import Delta, Sources
 from ssechat.sse import decode
 from tests.unit.test_dialects_common import ANSWER, CANCELLED, FAILED, RICH, render
 
@@ -134,3 +136,20 @@ def test_a_stream_joined_mid_answer_opens_its_text_part_first() -> None:
 def test_the_response_carries_the_protocol_header_and_no_retry_preamble() -> None:
     wire = wire_of(AiSdkRenderer())
     assert wire == Wire(retry=False, headers=(("x-vercel-ai-ui-message-stream", "v1"),))
+
+
+@settings(max_examples=200, database=None)
+@given(texts=st.lists(st.text(min_size=1), min_size=1, max_size=4))
+def test_text_deltas_are_the_chunks_as_orjson_writes_them_for_any_text(texts: list[str]) -> None:
+    # Each text part's delta chunk is built around its text once (the hot path): it must
+    # still be the bytes of the chunk encoded, whatever the text, in every part.
+    renderer = AiSdkRenderer()
+    got, expected = b"", b""
+    for seq in (2, 20):
+        got += b"".join(renderer.render(seq + i, Delta(t)) for i, t in enumerate(texts))
+        expected += frame({"type": "text-start", "id": f"text-{seq}"}) + b"".join(
+            frame({"type": "text-delta", "id": f"text-{seq}", "delta": t}) for t in texts
+        )
+        got += renderer.render(19, Sources(()))  # ends the part: the next delta opens one
+        expected += frame({"type": "text-end", "id": f"text-{seq}"})
+    assert got == expected

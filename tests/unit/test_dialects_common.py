@@ -8,14 +8,19 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ssechat.dialects import (
     DEFAULT_WIRE,
+    TEXT_MARK,
     Renderer,
     Wire,
+    around_text,
     dialect_names,
     frame,
     get_dialect,
+    quote,
     render_items,
     text_renderer,
     wire_of,
@@ -153,3 +158,17 @@ def test_every_dialect_renders_a_delta_given_as_text_as_it_renders_the_delta(nam
             assert text_renderer(replay)(seq, event.text) == live.render(seq, event)
         else:
             assert replay.render(seq, event) == live.render(seq, event)
+
+
+@settings(max_examples=200, database=None)
+@given(text=st.text())
+def test_a_message_cut_around_its_text_takes_any_text_as_orjson_would(text: str) -> None:
+    before, after = around_text(frame({"id": "x", "delta": TEXT_MARK, "n": 1}, event="e"))
+    assert f"{before}{quote(text)}{after}".encode() == frame(
+        {"id": "x", "delta": text, "n": 1}, event="e"
+    )
+
+
+def test_a_message_without_the_text_mark_cannot_be_cut() -> None:
+    with pytest.raises(ValueError, match="TEXT_MARK"):
+        around_text(frame({"delta": "text"}))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from ssechat.dialects import Wire, wire_of
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ssechat.dialects import Wire, frame, wire_of
 from ssechat.dialects.openai import OpenAIRenderer, completion_body, finish_reason
-from ssechat.events import Delta
-from tests.unit.test_dialects_common import ANSWER, CANCELLED, FAILED, RICH, render
+from ssechat.events import Delta, Metadata
+from tests.unit.test_dialects_common import ANSWER, CANCELLED, FAILED, RICH, START, render
 
 
 def test_an_answer_is_a_role_chunk_content_chunks_a_finish_chunk_and_done() -> None:
@@ -138,3 +141,24 @@ def test_the_non_streaming_body_takes_usage_from_metadata_when_complete_has_none
 def test_the_stream_never_has_a_retry_preamble() -> None:
     # openai-python dispatches a block holding only `retry:` and fails to parse its empty data.
     assert wire_of(OpenAIRenderer()) == Wire(retry=False)
+
+
+@settings(max_examples=300, database=None)
+@given(text=st.text(min_size=1), include_usage=st.booleans(), started=st.booleans())
+def test_a_content_chunk_is_the_chunk_as_orjson_writes_it_for_any_text(
+    text: str, include_usage: bool, started: bool
+) -> None:
+    # A delta's chunk is built around its text once (the hot path), not encoded per token:
+    # it must still be the bytes of the whole chunk encoded, whatever the text holds.
+    renderer = OpenAIRenderer(include_usage=include_usage)
+    head = {"id": "chatcmpl-resumed", "object": "chat.completion.chunk", "created": 0, "model": ""}
+    if started:
+        renderer.render(1, START)
+        head = {**head, "id": "chatcmpl-run_1", "created": 1769778365, "model": "m"}
+    else:  # joined mid-answer: the model's name comes with the metadata, later chunks have it
+        renderer.render(1, Metadata("m2", None, None))
+        head["model"] = "m2"
+    choice = {"index": 0, "delta": {"content": text}, "logprobs": None, "finish_reason": None}
+    chunk = {**head, "choices": [choice], **({"usage": None} if include_usage else {})}
+    assert renderer.render(2, Delta(text)) == frame(chunk)
+    assert renderer.render_text(3, text) == frame(chunk)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ssechat.dialects import DONE, Wire, frame, register_dialect
+from ssechat.dialects import DONE, TEXT_MARK, Wire, around_text, frame, quote, register_dialect
 from ssechat.events import (
     Complete,
     Csv,
@@ -46,11 +46,12 @@ HEADER = ("x-vercel-ai-ui-message-stream", "v1")
 
 
 class AiSdkRenderer:
-    __slots__ = ("_text",)
+    __slots__ = ("_around", "_text")
     wire = Wire(retry=False, headers=(HEADER,))
 
     def __init__(self) -> None:
         self._text: str | None = None  # id of the open text part
+        self._around = ("", "")  # the open part's text-delta around its text
 
     def render(self, seq: int, event: Event) -> bytes:
         if isinstance(event, Start):
@@ -64,13 +65,7 @@ class AiSdkRenderer:
                 {"type": "start", "messageId": event.message_id, "messageMetadata": metadata}
             ) + frame({"type": "start-step"})
         if isinstance(event, Delta):
-            if not event.text:
-                return b""
-            opened = b""
-            if self._text is None:
-                self._text = f"text-{seq}"
-                opened = frame({"type": "text-start", "id": self._text})
-            return opened + frame({"type": "text-delta", "id": self._text, "delta": event.text})
+            return self.render_text(seq, event.text)
         if isinstance(event, Status):
             data = {"stage": event.stage, "detail": event.detail}
             return frame({"type": "data-status", "data": data, "transient": True})
@@ -100,6 +95,18 @@ class AiSdkRenderer:
                 return closed + frame({"type": "abort"}) + DONE
             return closed + frame({"type": "error", "errorText": event.message}) + DONE
         return closed
+
+    def render_text(self, seq: int, text: str) -> bytes:
+        if not text:
+            return b""
+        opened = b""
+        if self._text is None:
+            self._text = f"text-{seq}"
+            opened = frame({"type": "text-start", "id": self._text})
+            delta = {"type": "text-delta", "id": self._text, "delta": TEXT_MARK}
+            self._around = around_text(frame(delta))
+        before, after = self._around
+        return opened + f"{before}{quote(text)}{after}".encode()
 
     def _close_text(self) -> bytes:
         if self._text is None:
