@@ -7,9 +7,8 @@ as `render(seq, Delta(text))`: a replay hands it the log's deltas as they are ke
 and makes no event per delta (`text_renderer`); and `render_items(first, items)`, the same bytes
 as rendering each of a run of log items in turn, for a replay's batch (`render_items`). A
 dialect's `render_text` is its hot path (every token of every stream): the JSON formats build
-a delta's message once with `TEXT_MARK` as its text and cut it around the mark
-(`around_text`), then put each text's JSON string (`quote`) between the two. Dialects never
-see the model, the run or the socket.
+a delta's message once, with `TEXT_MARK` as its text (`TextTemplate`), and only quote each
+token into it. Dialects never see the model, the run or the socket.
 
 Called with no arguments a dialect renders for any route (`?format=`); the routes that speak a
 dialect natively may pass it keyword options known only per response (seed 004's snapshot,
@@ -32,7 +31,7 @@ from ssechat.events import Delta, Event
 # encoder, which keeps non-ASCII as it is. Into an f-string it costs about half of orjson's
 # bytes and `bytes %` formatting. A lone surrogate raises with both.
 quote: Callable[[str], str] = encode_basestring
-# Stands for a delta's text in a message cut by `around_text`: a NUL is in no id or name.
+# Stands for a delta's text in a `TextTemplate`'s message: a NUL is in no id or name.
 TEXT_MARK = "\x00ssechat-text\x00"
 _MARK_JSON = quote(TEXT_MARK)
 
@@ -86,14 +85,20 @@ def render_items(renderer: Renderer, first: int, items: Sequence[Event | str]) -
     )
 
 
-def around_text(message: bytes) -> tuple[str, str]:
-    """A message rendered with `TEXT_MARK` as its text, cut around the mark's JSON string:
-    `f"{before}{quote(text)}{after}".encode()` is then that message with any text, byte for
-    byte."""
-    before, mark, after = message.decode().partition(_MARK_JSON)
-    if not mark:
-        raise ValueError("the message does not contain TEXT_MARK")
-    return before, after
+class TextTemplate:
+    """A message rendered once with `TEXT_MARK` as its text: `fill(text)` is that message with
+    `text`, byte for byte as if rendered with it, for the cost of quoting the text."""
+
+    __slots__ = ("after", "before")
+
+    def __init__(self, message: bytes) -> None:
+        before, mark, after = message.decode().partition(_MARK_JSON)
+        if not mark:
+            raise ValueError("the message does not contain TEXT_MARK")
+        self.before, self.after = before, after
+
+    def fill(self, text: str) -> bytes:
+        return f"{self.before}{quote(text)}{self.after}".encode()
 
 
 def frame(data: Any, *, event: str | None = None, id: str | None = None) -> bytes:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ssechat.dialects import DONE, TEXT_MARK, Wire, around_text, frame, quote, register_dialect
+from ssechat.dialects import DONE, TEXT_MARK, TextTemplate, Wire, frame, register_dialect
 from ssechat.events import (
     Complete,
     Csv,
@@ -46,12 +46,12 @@ HEADER = ("x-vercel-ai-ui-message-stream", "v1")
 
 
 class AiSdkRenderer:
-    __slots__ = ("_around", "_text")
+    __slots__ = ("_delta", "_text")
     wire = Wire(retry=False, headers=(HEADER,))
 
     def __init__(self) -> None:
         self._text: str | None = None  # id of the open text part
-        self._around = ("", "")  # the open part's text-delta around its text
+        self._delta: TextTemplate | None = None  # the open part's text-delta
 
     def render(self, seq: int, event: Event) -> bytes:
         if isinstance(event, Start):
@@ -104,9 +104,9 @@ class AiSdkRenderer:
             self._text = f"text-{seq}"
             opened = frame({"type": "text-start", "id": self._text})
             delta = {"type": "text-delta", "id": self._text, "delta": TEXT_MARK}
-            self._around = around_text(frame(delta))
-        before, after = self._around
-        return opened + f"{before}{quote(text)}{after}".encode()
+            self._delta = TextTemplate(frame(delta))
+        assert self._delta is not None  # made with the part
+        return opened + self._delta.fill(text)
 
     def _close_text(self) -> bytes:
         if self._text is None:

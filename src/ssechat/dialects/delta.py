@@ -21,8 +21,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ssechat.dialects import Wire, frame, register_dialect
+from ssechat.dialects import TEXT_MARK, TextTemplate, Wire, frame, register_dialect
 from ssechat.events import Complete, Delta, Error, Event, Start
+
+_DELTA = TextTemplate(frame({"delta": TEXT_MARK, "done": False}))
 
 
 class DeltaRenderer:
@@ -31,6 +33,10 @@ class DeltaRenderer:
 
     def __init__(self, *, snapshot: Mapping[str, Any] | None = None) -> None:
         self._snapshot = snapshot
+
+    @staticmethod
+    def render_text(seq: int, text: str) -> bytes:
+        return _DELTA.fill(text) if text else b""
 
     def render(self, seq: int, event: Event) -> bytes:
         if isinstance(event, Start):
@@ -45,7 +51,7 @@ class DeltaRenderer:
                 }
             return frame(snapshot, event="snapshot")
         if isinstance(event, Delta):
-            return frame({"delta": event.text, "done": False}) if event.text else b""
+            return self.render_text(seq, event.text)
         if isinstance(event, Complete):
             return frame({"delta": "", "done": True})
         if isinstance(event, Error):

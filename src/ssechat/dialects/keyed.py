@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeGuard
 
-from ssechat.dialects import DONE, Wire, frame, register_dialect
+from ssechat.dialects import DONE, TEXT_MARK, TextTemplate, Wire, frame, register_dialect
 from ssechat.events import (
     Complete,
     Csv,
@@ -36,14 +36,20 @@ from ssechat.events import (
     Table,
 )
 
+_TOKEN = TextTemplate(frame({"token": TEXT_MARK}))
+
 
 class KeyedRenderer:
     __slots__ = ()
     wire = Wire(retry=False)
 
+    @staticmethod
+    def render_text(seq: int, text: str) -> bytes:
+        return _TOKEN.fill(text) if text else b""
+
     def render(self, seq: int, event: Event) -> bytes:
         if isinstance(event, Delta):
-            return frame({"token": event.text}) if event.text else b""
+            return self.render_text(seq, event.text)
         if isinstance(event, Status):
             return frame({"stage": event.stage})
         if isinstance(event, Sources):

@@ -29,14 +29,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ssechat.dialects import DONE, TEXT_MARK, Wire, around_text, frame, quote, register_dialect
+from ssechat.dialects import DONE, TEXT_MARK, TextTemplate, Wire, frame, register_dialect
 from ssechat.events import Complete, Delta, Error, Event, Metadata, Start, Usage
 
 FINISH_REASONS = {"stop", "length", "tool_calls", "content_filter", "function_call"}
 
 
 class OpenAIRenderer:
-    __slots__ = ("_around", "_created", "_id", "_include_usage", "_model", "_usage")
+    __slots__ = ("_content", "_created", "_id", "_include_usage", "_model", "_usage")
     wire = Wire(retry=False)
 
     def __init__(self, *, include_usage: bool = False) -> None:
@@ -45,20 +45,20 @@ class OpenAIRenderer:
         self._created = 0
         self._model = ""
         self._usage: Usage | None = None
-        self._around: tuple[str, str] | None = None  # a content chunk around its text
+        self._content: TextTemplate | None = None  # a content chunk, made when first needed
 
     def render(self, seq: int, event: Event) -> bytes:
         if isinstance(event, Start):
             self._id = completion_id(event)
             self._created = int(event.created_at.timestamp())
             self._model = event.model
-            self._around = None
+            self._content = None
             return self._chunk({"role": "assistant", "content": ""})
         if isinstance(event, Delta):
             return self.render_text(seq, event.text)
         if isinstance(event, Metadata):
             self._model = self._model or event.model
-            self._around = None
+            self._content = None
             self._usage = event.usage
             return b""
         if isinstance(event, Complete):
@@ -74,10 +74,10 @@ class OpenAIRenderer:
     def render_text(self, seq: int, text: str) -> bytes:
         if not text:
             return b""
-        around = self._around
-        if around is None:  # a chunk's head changes only with the run's start and metadata
-            around = self._around = around_text(self._chunk({"content": TEXT_MARK}))
-        return f"{around[0]}{quote(text)}{around[1]}".encode()
+        content = self._content
+        if content is None:  # a chunk's head changes only with the run's start and metadata
+            content = self._content = TextTemplate(self._chunk({"content": TEXT_MARK}))
+        return content.fill(text)
 
     def _head(self) -> dict[str, Any]:
         return {

@@ -21,7 +21,7 @@ SQL, table, CSV and follow-ups, which the seed never had, go out as `{"type": <c
 
 from __future__ import annotations
 
-from ssechat.dialects import Wire, frame, register_dialect
+from ssechat.dialects import TEXT_MARK, TextTemplate, Wire, frame, register_dialect
 from ssechat.dialects.keyed import quality_score
 from ssechat.events import (
     Complete,
@@ -45,6 +45,8 @@ STAGE_TEXT = {
     "running_sql": "Running SQL...",
 }
 
+_CHUNK = TextTemplate(frame({"type": "chunk", "content": TEXT_MARK}))
+
 
 class TypedRenderer:
     __slots__ = ("_metadata", "_session_id")
@@ -54,12 +56,16 @@ class TypedRenderer:
         self._session_id = session_id
         self._metadata: Metadata | None = None
 
+    @staticmethod
+    def render_text(seq: int, text: str) -> bytes:
+        return _CHUNK.fill(text) if text else b""
+
     def render(self, seq: int, event: Event) -> bytes:
         if isinstance(event, Start):
             session = self._session_id if self._session_id is not None else event.conversation_id
             return frame({"type": "start", "session_id": session, "model": event.model})
         if isinstance(event, Delta):
-            return frame({"type": "chunk", "content": event.text}) if event.text else b""
+            return self.render_text(seq, event.text)
         if isinstance(event, Status):
             text = event.detail or STAGE_TEXT.get(event.stage, event.stage)
             return frame({"type": "status", "content": text})

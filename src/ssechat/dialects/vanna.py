@@ -18,13 +18,17 @@ Status, sources, follow-ups and metadata have no place in this format and are dr
 
 from __future__ import annotations
 
-from ssechat.dialects import Wire, frame, register_dialect
+from ssechat.dialects import TEXT_MARK, TextTemplate, Wire, frame, register_dialect
 from ssechat.events import Complete, Csv, Delta, Error, Event, Sql, Start, Table
 
 
 class VannaRenderer:
     __slots__ = ()
     wire = Wire(retry=False)
+
+    @staticmethod
+    def render_text(seq: int, text: str) -> bytes:
+        return _CHUNK.fill(text) if text else b""
 
     def render(self, seq: int, event: Event) -> bytes:
         if isinstance(event, Start):
@@ -35,7 +39,7 @@ class VannaRenderer:
                 run_id=event.run_id,
             )
         if isinstance(event, Delta):
-            return _named("chunk", text=event.text) if event.text else b""
+            return self.render_text(seq, event.text)
         if isinstance(event, Sql):
             return _named("sql", sql=event.sql)
         if isinstance(event, Csv):
@@ -58,5 +62,7 @@ class VannaRenderer:
 def _named(name: str, **fields: object) -> bytes:
     return frame({"event": name, **fields}, event=name)
 
+
+_CHUNK = TextTemplate(_named("chunk", text=TEXT_MARK))
 
 register_dialect("vanna")(VannaRenderer)
