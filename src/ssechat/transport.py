@@ -30,6 +30,7 @@ Two paths, the same bytes:
 from __future__ import annotations
 
 import asyncio
+import heapq
 import weakref
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -189,7 +190,6 @@ class _Direct:
 
     __slots__ = (
         "cycle",
-        "due",
         "feed",
         "flushed",
         "interval",
@@ -223,7 +223,6 @@ class _Direct:
         self.scheduled = False  # a flush is due (with the loop's next writes, or at a time)
         self.flushed = -write_interval  # when a flush last wrote: a burst's first goes at once
         self.writes = _Writes.of(self.loop)
-        self.due = 0.0  # when a held write is to be made
         self.waiter: asyncio.Future[None] | None = None  # set while listening
 
     def write(self, data: bytes) -> None:
@@ -287,13 +286,7 @@ class _Direct:
             if due <= now:
                 self.writes.add(self)
             else:
-                self.due = due
-                self.loop.call_at(due, self.held)
-
-    def held(self) -> None:
-        """A held write's time has come; how late it came says how long turns take now."""
-        self.writes.note(self.loop.time() - self.due)
-        self.flush()
+                self.writes.hold(self, due)
 
     def wake(self) -> None:
         waiter = self.waiter
@@ -328,18 +321,32 @@ class _Direct:
 
 class _Writes:
     """The streams of one loop due for a write, written together: at the loop's next turn,
-    or at once when WRITE_BATCH are due.
+    or at once when WRITE_BATCH are due; and the writes held back (`hold`), written together
+    when their time comes, by one timer for all of them.
 
     Writes back to back find the receiving side awake; a write made alone, in the middle of
     a turn, wakes it (on loopback: 4.8% → 11.3% of the server's CPU spent on wakeups when
     each stream wrote in its producer's step; docs/benchmarks.md). Waiting for the next turn
     costs an event the rest of this one, milliseconds on a busy loop: a batch bounds that.
+    A timer per held write cost a timer handle and a libuv timer each, thousands a second
+    on a saturated loop; the held ones wait in a heap instead, under the earliest's timer.
 
     It also keeps the loop's lag, which `_Direct.ready` corks by: how late its turn callback
     and held writes run is how long turns take now; `steady`, the smaller of the last two, is
     a lag that held (one slow turn alone, a collection say, is no saturation)."""
 
-    __slots__ = ("due", "lag", "loop", "scheduled", "steady", "streams")
+    __slots__ = (
+        "due",
+        "held",
+        "holds",
+        "lag",
+        "loop",
+        "release_at",
+        "scheduled",
+        "steady",
+        "streams",
+        "timer",
+    )
 
     _all: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Writes]] = (
         weakref.WeakKeyDictionary()
@@ -352,6 +359,11 @@ class _Writes:
         self.due = 0.0  # when the turn callback was asked for
         self.lag = 0.0
         self.steady = 0.0
+        # Held writes: (due, order of holding, stream), earliest first; the order breaks ties.
+        self.held: list[tuple[float, int, _Direct]] = []
+        self.holds = 0
+        self.timer: asyncio.TimerHandle | None = None  # for the earliest held write
+        self.release_at = 0.0
 
     @classmethod
     def of(cls, loop: asyncio.AbstractEventLoop) -> _Writes:
@@ -369,6 +381,16 @@ class _Writes:
         elif len(self.streams) >= WRITE_BATCH:
             self._write()
 
+    def hold(self, stream: _Direct, due: float) -> None:
+        """Write `stream` at loop time `due`, with every other held write due by then."""
+        heapq.heappush(self.held, (due, self.holds, stream))
+        self.holds += 1
+        if self.timer is None or due < self.release_at:
+            if self.timer is not None:
+                self.timer.cancel()
+            self.release_at = due
+            self.timer = self.loop.call_at(due, self._release)
+
     def note(self, lag: float) -> None:
         self.lag, self.steady = lag, min(lag, self.lag)
 
@@ -377,8 +399,28 @@ class _Writes:
         self.note(self.loop.time() - self.due)
         self._write()
 
+    def _release(self) -> None:
+        """The earliest held writes' time has come; how late it came says how long turns
+        take now."""
+        self.timer = None
+        held, now = self.held, self.loop.time()
+        self.note(now - held[0][0])
+        # The loop's clock and timers tick in milliseconds: a timer may run a little before
+        # its time by `now`. What it was set for goes anyway, and what is due by then with it.
+        until = max(now, held[0][0])
+        due = []
+        while held and held[0][0] <= until:
+            due.append(heapq.heappop(held)[2])
+        if held:
+            self.release_at = held[0][0]
+            self.timer = self.loop.call_at(self.release_at, self._release)
+        self._flush(due)
+
     def _write(self) -> None:
         streams, self.streams = self.streams, []
+        self._flush(streams)
+
+    def _flush(self, streams: list[_Direct]) -> None:
         for stream in streams:
             try:
                 stream.flush()

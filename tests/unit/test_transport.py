@@ -12,9 +12,9 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
-from ssechat.transport import WRITE_BATCH, _Direct
+from ssechat.transport import WRITE_BATCH, _Direct, _Writes
 
 TURN_S = 0.01  # how long each turn of the "saturated" loop takes
 
@@ -201,3 +201,32 @@ async def test_a_stream_that_cannot_be_written_holds_no_other_in_its_batch() -> 
     for _feed, _transport, task in streams:
         task.cancel()
     await asyncio.gather(*(task for _feed, _transport, task in streams), return_exceptions=True)
+
+
+async def test_held_writes_go_when_due_earliest_first_and_all_due_together() -> None:
+    loop = asyncio.get_running_loop()
+    writes = _Writes(loop)
+    flushed: list[tuple[str, float]] = []
+    still_held: list[int] = []
+
+    class Held:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def flush(self) -> None:
+            flushed.append((self.name, loop.time()))
+            still_held.append(len(writes.held))
+
+    start = loop.time()
+    due = {"late": start + 0.08, "early": start + 0.03, "early too": start + 0.03}
+    for name, at in due.items():  # the later first: the earlier ones move the one timer
+        writes.hold(cast(_Direct, Held(name)), at)
+    await asyncio.sleep(0.055)
+    assert [name for name, _ in flushed] == ["early", "early too"]
+    assert still_held == [1, 1]  # both taken out before either was written: back to back
+    await asyncio.sleep(0.06)
+    assert [name for name, _ in flushed] == ["early", "early too", "late"]
+    # None before its time (the loop's clock ticks in milliseconds).
+    assert all(at >= due[name] - 0.002 for name, at in flushed)
+    assert writes.timer is None
+    assert not writes.held
