@@ -599,6 +599,37 @@ _CHANGES = [
         "about the floor itself",
     ),
     (
+        "a full run with these (2026-12-06 15:44, 35 min)",
+        "throughput 87,100 / 84,800 / 51,500 events/s, medians of three rounds (1.19× / 1.35× "
+        "/ 1.11× A, 3.56× / 3.83× / 2.99× B; round by round at 1,000: 1.11–1.38× A, "
+        "2.68–3.40× B); paced p99 2.24 ms; resume p99 2.28 ms beside a floor of 0.944; idle "
+        "17.8 KiB per chat, 11.4 per follower",
+    ),
+    (
+        "the OpenAI, AI SDK and seed dialects build a delta's message once with a mark for "
+        "its text (`dialects.TextTemplate`) and only quote each token into it, as the "
+        "canonical dialect formats its own",
+        "not what this report streams (the canonical dialect), but each token of an OpenAI "
+        "client's stream: in process, per token, OpenAI 2.2 → 0.37–0.41 µs, the seeds' delta, "
+        "keyed, typed and vanna dialects 1.3–2.2 → 0.38–0.42 µs",
+    ),
+    (
+        "writes held back by autocorking wait in one heap under one timer for the earliest "
+        "(`_Writes.hold`), not under a timer handle and a libuv timer each (thousands a second "
+        "at saturation); those due are released together, back to back",
+        "paced 1,000 × 20/s beside the code before, four runs each: 0.81–0.88 → 0.75–0.83 of a "
+        "CPU for the same events, p99 2.03–2.77 → 1.97–3.40 ms; 1,000 saturated streams, six "
+        "runs each: 44,600–70,400 → 56,600–64,100 events/s. In process, a held write: "
+        "3.0 → 1.8 µs",
+    ),
+    (
+        "this run (the code with all of the above)",
+        "throughput 90,100 / 90,600 / 63,600 events/s (1.73× / 1.17× / 1.27× A, 3.59× / "
+        "4.20× / 3.47× B; round by round at 1,000: 1.01–1.40× A, 3.42–3.75× B); paced p99 "
+        "3.00 ms; resume p50 1.16 ms, p99 1.60 ms beside a floor of 0.288; idle 18.0 KiB per "
+        "chat, 11.3 per follower",
+    ),
+    (
         "measured, not changed: FastAPI's dependency solving per request",
         "in process, a route's call with nothing to do (min / median of 7 × 2,000): the "
         "resume route's signature (user, services, a header and two query parameters) "
