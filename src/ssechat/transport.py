@@ -341,7 +341,6 @@ class _Writes:
         "holds",
         "lag",
         "loop",
-        "release_at",
         "scheduled",
         "steady",
         "streams",
@@ -362,8 +361,7 @@ class _Writes:
         # Held writes: (due, order of holding, stream), earliest first; the order breaks ties.
         self.held: list[tuple[float, int, _Direct]] = []
         self.holds = 0
-        self.timer: asyncio.TimerHandle | None = None  # for the earliest held write
-        self.release_at = 0.0
+        self.timer: asyncio.TimerHandle | None = None  # set for the earliest, while any is
 
     @classmethod
     def of(cls, loop: asyncio.AbstractEventLoop) -> _Writes:
@@ -383,13 +381,12 @@ class _Writes:
 
     def hold(self, stream: _Direct, due: float) -> None:
         """Write `stream` at loop time `due`, with every other held write due by then."""
-        heapq.heappush(self.held, (due, self.holds, stream))
-        self.holds += 1
-        if self.timer is None or due < self.release_at:
+        if self.timer is None or due < self.held[0][0]:  # the timer is for the earliest
             if self.timer is not None:
                 self.timer.cancel()
-            self.release_at = due
             self.timer = self.loop.call_at(due, self._release)
+        heapq.heappush(self.held, (due, self.holds, stream))
+        self.holds += 1
 
     def note(self, lag: float) -> None:
         self.lag, self.steady = lag, min(lag, self.lag)
@@ -412,8 +409,7 @@ class _Writes:
         while held and held[0][0] <= until:
             due.append(heapq.heappop(held)[2])
         if held:
-            self.release_at = held[0][0]
-            self.timer = self.loop.call_at(self.release_at, self._release)
+            self.timer = self.loop.call_at(held[0][0], self._release)
         self._flush(due)
 
     def _write(self) -> None:
