@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+T = TypeVar("T")
 BASES = ("A", "B", "F", "R")
 NAME = {
     "T": "T",
@@ -42,15 +43,16 @@ def rounds_of(cell: dict[str, Any]) -> list[dict[str, Any]]:
     return cell.get("rounds") or [cell]
 
 
-def _median(values: Sequence[float]) -> float:
-    """The lower middle, as `runner.median_round` picks the round that stands for a cell."""
-    return sorted(values)[(len(values) - 1) // 2]
+def median(items: Sequence[T], key: Callable[[T], float]) -> T:
+    """The item with the median key; of an even count, the lower of the middle two. The round
+    that stands for a throughput cell (`runner.median_round`), and its per-CPU figure."""
+    return sorted(items, key=key)[(len(items) - 1) // 2]
 
 
 def per_cpu(cell: dict[str, Any]) -> float | None:
     """Events per CPU-second of the server: the median of the cell's rounds."""
     values = [c["events_per_s"] / c["server_cpu"] for c in rounds_of(cell) if c.get("server_cpu")]
-    return _median(values) if values else None
+    return median(values, float) if values else None
 
 
 def _spread(cell: dict[str, Any]) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 
 from bench import machine, nodelay
 from bench.procs import Server, idle, loadgen, pinning, wrk
+from bench.report import median
 
 SERVERS = ("T", "R", "A", "B", "F", "S")
 SCENARIOS = ("nodelay", "throughput", "wrk", "latency", "first_byte", "idle", "resume")
@@ -198,8 +199,7 @@ def run(plan: Plan, command: str, log: Log = print) -> dict[str, Any]:
 def median_round(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     """The round with the median events/s (of an even count, the lower of the middle two),
     with every round beside it under `rounds`."""
-    ranked = sorted(rounds, key=lambda cell: float(cell["events_per_s"]))
-    return {**ranked[(len(ranked) - 1) // 2], "rounds": rounds}
+    return {**median(rounds, lambda cell: float(cell["events_per_s"])), "rounds": rounds}
 
 
 def plan_for(
