@@ -6,19 +6,20 @@ seconds, and it notices a client that goes away.
 
 Two paths, the same bytes:
 
-- **Direct**, under uvicorn's httptools protocol (what `ssechat serve` runs): the headers go
-  through ASGI `send`, then the body is written to uvicorn's transport as HTTP/1.1 chunks, and
-  a stream that has caught up *listens* to its run's log instead of waiting on it. An event
-  appended is rendered in the run's own step, and one callback writes everything that came
-  since: no task wakes per event, and what arrives together leaves in one write. A stream
-  whose last write is at least `write_interval` old is due at once: the streams due are
-  written together, back to back, at the next turn of the event loop or as soon as
-  WRITE_BATCH of them are (`_Writes`); a stream written more recently waits until its last
-  write is that old. So a model producing faster than that shares writes (a write costs
-  more than rendering an event), one that is slower, or an event after a pause, is written
-  at once; on a saturated loop, back-to-back events wait a few turns (autocorking,
-  `_Direct.ready`). Keepalive pings and the check for a client that left are one
-  timer for all streams, not a task or a timer per stream. `StreamingApp` (the app
+- **Direct**, under uvicorn's httptools protocol (what `ssechat serve` runs): uvicorn makes
+  the head (ASGI `send`), which is held to leave with the body's first bytes (a replay of an
+  ended run is one write, head to end); the body is written to uvicorn's transport as
+  HTTP/1.1 chunks; and a stream that has caught up *listens* to its run's log instead of
+  waiting on it. An event appended is rendered in the run's own step, and one callback
+  writes everything that came since: no task wakes per event, and what arrives together
+  leaves in one write. A stream whose last write is at least `write_interval` old is due at
+  once: the streams due are written together, back to back, at the next turn of the event
+  loop or as soon as WRITE_BATCH of them are (`_Writes`); a stream written more recently
+  waits until its last write is that old. So a model producing faster than that shares
+  writes (a write costs more than rendering an event), one that is slower, or an event after
+  a pause, is written at once; on a saturated loop, back-to-back events wait a few turns
+  (autocorking, `_Direct.ready`). Keepalive pings and the check for a client that left are
+  one timer for all streams, not a task or a timer per stream. `StreamingApp` (the app
   `create_app` builds) goes further: the response hands its stream back to the app, which
   streams it after the framework's routing and middleware have returned, so an idle stream
   keeps four frames alive, not twenty.
@@ -38,7 +39,7 @@ from typing import Any, ClassVar, Protocol
 
 from fastapi import FastAPI
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from ssechat import sse
 
@@ -128,7 +129,12 @@ class EventStreamResponse(Response):
         """Send the head of the response; return what streams its body to the end. Two
         steps, so that a stream handed off keeps neither this object nor its frame alive."""
         try:
-            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            start = {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
+            cycle, head = _uvicorn_cycle(send), b""
+            if cycle is None:
+                await send(start)
+            else:  # the head leaves with the body's first bytes (`_Direct.head`)
+                head = b"".join(await _send_held(cycle, send, start))
             if handed_off:
                 # What routing left in the scope (the app, the route, FastAPI's exit stacks)
                 # and the request's headers would live as long as the stream. Refilled, not
@@ -136,13 +142,15 @@ class EventStreamResponse(Response):
                 kept = {key: value for key, value in scope.items() if key in KEPT_SCOPE}
                 scope.clear()
                 scope.update(kept)
-            cycle = _uvicorn_cycle(send)
-            # Not chunked: HTTP/1.0 or HEAD, which uvicorn frames its own way.
             if cycle is None or cycle.chunked_encoding is not True:
+                # Not uvicorn's httptools, or HTTP/1.0 or HEAD, which uvicorn frames its own
+                # way: the ASGI path.
+                if cycle is not None and head:
+                    cycle.transport.write(head)
                 return partial(self._stream_asgi, receive, send)
-            return _Direct(
-                cycle, send, self.feed, self.keepalive, self.write_interval, self.preamble
-            ).run
+            if self.preamble:
+                head += _chunk(self.preamble)
+            return _Direct(cycle, send, self.feed, self.keepalive, self.write_interval, head).run
         except BaseException:
             await self.feed.aclose()
             raise
@@ -185,6 +193,35 @@ def _uvicorn_cycle(send: Send) -> Any:
     return None
 
 
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+class _Held(list[bytes]):
+    """Stands in for uvicorn's transport while it writes a message of ours: what it writes is
+    kept, to leave with our own bytes in one write (`_send_held`)."""
+
+    closing = False
+
+    def write(self, data: bytes) -> None:
+        self.append(data)
+
+    def close(self) -> None:
+        self.closing = True
+
+
+async def _send_held(cycle: Any, send: Send, message: Message) -> _Held:
+    """Send `message` through uvicorn, which must see it (the response's state is its own),
+    keeping what it would write instead of writing it."""
+    held = _Held()
+    transport, cycle.transport = cycle.transport, held
+    try:
+        await send(message)
+    finally:
+        cycle.transport = transport
+    return held
+
+
 class _Direct:
     """One stream written straight to uvicorn's transport (module docstring)."""
 
@@ -192,11 +229,11 @@ class _Direct:
         "cycle",
         "feed",
         "flushed",
+        "head",
         "interval",
         "keepalive",
         "last",
         "loop",
-        "preamble",
         "scheduled",
         "send",
         "waiter",
@@ -210,14 +247,16 @@ class _Direct:
         feed: Feed,
         keepalive: float,
         write_interval: float,
-        preamble: bytes,
+        head: bytes,
     ) -> None:
         self.cycle = cycle
         self.send = send  # for the response's end, which uvicorn must see
         self.feed = feed
         self.keepalive = keepalive
         self.interval = write_interval
-        self.preamble = preamble
+        # The response's head (and the `retry:` chunk), not written yet: it leaves with the
+        # first of the body, one write (a syscall, and a wakeup of the client) fewer.
+        self.head = head
         self.loop = asyncio.get_running_loop()
         self.last = self.loop.time()  # of the last write: pings go to streams idle since
         self.scheduled = False  # a flush is due (with the loop's next writes, or at a time)
@@ -225,15 +264,16 @@ class _Direct:
         self.writes = _Writes.of(self.loop)
         self.waiter: asyncio.Future[None] | None = None  # set while listening
 
-    def write(self, data: bytes) -> None:
-        self.cycle.transport.write(b"%x\r\n%s\r\n" % (len(data), data))  # one HTTP/1.1 chunk
+    def write(self, data: bytes, head: bytes = b"") -> None:
+        """`data` as one HTTP/1.1 chunk, after `head` (bytes that go before any chunk)."""
+        self.cycle.transport.write(b"%s%s" % (head, _chunk(data)) if data else head)
         self.last = self.loop.time()
 
     async def run(self) -> None:
         """Stream until the feed ends (then end the response) or the client leaves; close
         the feed either way. One frame: an idle stream keeps it alive."""
         cycle, feed, flow = self.cycle, self.feed, self.cycle.flow
-        body, self.preamble = self.preamble, b""
+        head, self.head = self.head, b""
         pinger = _Pinger.of(self.loop, self.keepalive)
         timeout = 0.0  # what a read may wait: only on a feed that cannot push
         try:
@@ -243,13 +283,13 @@ class _Direct:
                     continue
                 data, done = await feed.next(timeout)
                 if done:  # the last of it and the response's end in one write
-                    await self.send({**END, "body": body + data})
+                    await self.end(head, data)
                     return
                 if timeout and not data:
                     data = PING  # a quiet `keepalive` (a client gone is noticed next turn)
-                if body or data:
-                    self.write(body + data)
-                    body = b""
+                if head or data:
+                    self.write(data, head)
+                    head = b""
                 timeout = 0.0
                 if data:
                     continue  # there may be more: read on before listening
@@ -266,6 +306,16 @@ class _Direct:
                     self.waiter = None
         finally:
             await feed.aclose()
+
+    async def end(self, head: bytes, data: bytes) -> None:
+        """Send the last of the body, and the response's end that uvicorn writes (it must
+        see it), in one write after `head`."""
+        cycle = self.cycle
+        held = await _send_held(cycle, self.send, {**END, "body": data})
+        if (head or held) and not cycle.disconnected:
+            cycle.transport.write(b"".join([head, *held]))
+        if held.closing:  # a response that closes its connection, after its last bytes
+            cycle.transport.close()
 
     def ready(self, ended: bool) -> None:
         if ended:  # never held back; the task sends it, with the response's end

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any, cast
 
-from ssechat.transport import WRITE_BATCH, _Direct, _Writes
+from ssechat.transport import WRITE_BATCH, EventStreamResponse, _Direct, _Writes
 
 TURN_S = 0.01  # how long each turn of the "saturated" loop takes
 
@@ -75,7 +75,7 @@ def stream() -> tuple[Feed, Transport, asyncio.Task[None]]:
     async def send(message: dict[str, Any]) -> None:
         transport.writes.append(message["body"])
 
-    direct = _Direct(cycle, send, feed, keepalive=15.0, write_interval=0.005, preamble=b"")
+    direct = _Direct(cycle, send, feed, keepalive=15.0, write_interval=0.005, head=b"")
     return feed, transport, asyncio.create_task(direct.run())
 
 
@@ -230,3 +230,79 @@ async def test_held_writes_go_when_due_earliest_first_and_all_due_together() -> 
     assert all(at >= due[name] - 0.002 for name, at in flushed)
     assert writes.timer is None
     assert not writes.held
+
+
+class RecordingTransport:
+    """What uvicorn's protocol needs of a transport, keeping every write apart."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}.get(
+            name, default
+        )
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+
+async def uvicorn_writes(feed: Feed, *, retry_ms: int | None = 2000) -> list[bytes]:
+    """The writes uvicorn's httptools protocol makes for one GET answered by an
+    `EventStreamResponse` of `feed`, once the response has ended (or 50 ms have passed)."""
+    from uvicorn.config import Config
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    from uvicorn.server import ServerState
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        response = EventStreamResponse(cast(Any, feed), keepalive=15.0, retry_ms=retry_ms)
+        await response(scope, receive, send)
+
+    protocol = HttpToolsProtocol(
+        Config(app, lifespan="off", http="httptools"), ServerState(), {}, asyncio.get_running_loop()
+    )
+    transport = RecordingTransport()
+    protocol.connection_made(cast(Any, transport))
+    protocol.data_received(b"GET /events HTTP/1.1\r\nHost: test\r\n\r\n")
+    for _ in range(50):
+        await asyncio.sleep(0.001)
+        if transport.writes and transport.writes[-1].endswith(b"0\r\n\r\n"):
+            break
+    protocol.connection_lost(None)
+    await asyncio.sleep(0)
+    return transport.writes
+
+
+async def test_a_replay_that_ends_the_response_is_one_write_head_to_end() -> None:
+    feed = Feed()
+    feed.buffered.append(b"id: 1\ndata: x\n\n")
+    feed.ended = True
+    (write,) = await uvicorn_writes(feed)
+    head, _, body = write.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"content-type: text/event-stream" in head
+    assert body == b"d\r\nretry: 2000\n\n\r\nf\r\nid: 1\ndata: x\n\n\r\n0\r\n\r\n"
+
+
+async def test_the_head_goes_with_the_first_events_or_alone_when_there_are_none() -> None:
+    ready = Feed()
+    ready.buffered.append(b"data: x\n\n")
+    (write,) = await uvicorn_writes(ready, retry_ms=None)
+    assert write.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert write.endswith(b"\r\n\r\n9\r\ndata: x\n\n\r\n")
+
+    live = Feed()  # nothing yet: the client must see the head at once, not with a first event
+    (write,) = await uvicorn_writes(live, retry_ms=None)
+    assert write.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert write.endswith(b"transfer-encoding: chunked\r\n\r\n")
