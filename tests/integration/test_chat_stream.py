@@ -270,4 +270,12 @@ def test_the_openapi_page_describes_every_route(scripted: Server) -> None:
     schema = httpx.get(scripted.url + "/openapi.json").json()
     for path in ("/v1/chat/stream", "/v1/runs/{run_id}/events", "/v1/conversations"):
         assert path in schema["paths"]
+    # The resume route reads these by hand; its page still names them.
+    resume = schema["paths"]["/v1/runs/{run_id}/events"]["get"]["parameters"]
+    assert {(p["name"], p["in"]) for p in resume} == {
+        ("run_id", "path"),
+        ("Last-Event-ID", "header"),
+        ("last_event_id", "query"),
+        ("format", "query"),
+    }
     assert httpx.get(scripted.url + "/docs").status_code == 200
