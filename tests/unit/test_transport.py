@@ -258,7 +258,9 @@ class RecordingTransport:
     def resume_reading(self) -> None: ...
 
 
-async def uvicorn_writes(feed: Feed, *, retry_ms: int | None = 2000) -> list[bytes]:
+async def uvicorn_writes(
+    feed: Feed, *, retry_ms: int | None = 2000, request_headers: bytes = b""
+) -> tuple[list[bytes], RecordingTransport]:
     """The writes uvicorn's httptools protocol makes for one GET answered by an
     `EventStreamResponse` of `feed`, once the response has ended (or 50 ms have passed)."""
     from uvicorn.config import Config
@@ -274,35 +276,47 @@ async def uvicorn_writes(feed: Feed, *, retry_ms: int | None = 2000) -> list[byt
     )
     transport = RecordingTransport()
     protocol.connection_made(cast(Any, transport))
-    protocol.data_received(b"GET /events HTTP/1.1\r\nHost: test\r\n\r\n")
+    protocol.data_received(b"GET /events HTTP/1.1\r\nHost: test\r\n%s\r\n" % request_headers)
     for _ in range(50):
         await asyncio.sleep(0.001)
         if transport.writes and transport.writes[-1].endswith(b"0\r\n\r\n"):
             break
+    closed = transport.closed
     protocol.connection_lost(None)
     await asyncio.sleep(0)
-    return transport.writes
+    transport.closed = closed
+    return transport.writes, transport
 
 
 async def test_a_replay_that_ends_the_response_is_one_write_head_to_end() -> None:
     feed = Feed()
     feed.buffered.append(b"id: 1\ndata: x\n\n")
     feed.ended = True
-    (write,) = await uvicorn_writes(feed)
+    (write,), transport = await uvicorn_writes(feed)
     head, _, body = write.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 OK\r\n")
     assert b"content-type: text/event-stream" in head
     assert body == b"d\r\nretry: 2000\n\n\r\nf\r\nid: 1\ndata: x\n\n\r\n0\r\n\r\n"
+    assert not transport.closed  # keep-alive: the connection waits for the next request
+
+
+async def test_a_response_that_closes_its_connection_closes_it_after_its_one_write() -> None:
+    feed = Feed()
+    feed.buffered.append(b"data: x\n\n")
+    feed.ended = True
+    (write,), transport = await uvicorn_writes(feed, request_headers=b"Connection: close\r\n")
+    assert write.endswith(b"9\r\ndata: x\n\n\r\n0\r\n\r\n")
+    assert transport.closed
 
 
 async def test_the_head_goes_with_the_first_events_or_alone_when_there_are_none() -> None:
     ready = Feed()
     ready.buffered.append(b"data: x\n\n")
-    (write,) = await uvicorn_writes(ready, retry_ms=None)
+    (write,), _ = await uvicorn_writes(ready, retry_ms=None)
     assert write.startswith(b"HTTP/1.1 200 OK\r\n")
     assert write.endswith(b"\r\n\r\n9\r\ndata: x\n\n\r\n")
 
     live = Feed()  # nothing yet: the client must see the head at once, not with a first event
-    (write,) = await uvicorn_writes(live, retry_ms=None)
+    (write,), _ = await uvicorn_writes(live, retry_ms=None)
     assert write.startswith(b"HTTP/1.1 200 OK\r\n")
     assert write.endswith(b"transfer-encoding: chunked\r\n\r\n")
