@@ -266,7 +266,8 @@ class _Direct:
 
     def write(self, data: bytes, head: bytes = b"") -> None:
         """`data` as one HTTP/1.1 chunk, after `head` (bytes that go before any chunk)."""
-        self.cycle.transport.write(b"%s%s" % (head, _chunk(data)) if data else head)
+        # `head + …` with no head is the chunk itself, not a copy.
+        self.cycle.transport.write(head + _chunk(data) if data else head)
         self.last = self.loop.time()
 
     async def run(self) -> None:
