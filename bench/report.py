@@ -625,7 +625,7 @@ _CHANGES = [
         "3.0 → 1.8 µs",
     ),
     (
-        "this run (the code with all of the above)",
+        "the full run of 2026-12-06 16:52 (the code with all of the above)",
         "throughput 90,100 / 90,600 / 63,600 events/s (1.73× / 1.17× / 1.27× A, 3.59× / "
         "4.20× / 3.47× B; round by round at 1,000: 1.01–1.40× A, 3.42–3.75× B); paced p99 "
         "3.00 ms; resume p50 1.16 ms, p99 1.60 ms beside a floor of 0.288; idle 18.0 KiB per "
@@ -638,7 +638,66 @@ _CHANGES = [
         "171 / 191 µs; the same route taking only the `Request` 83 / 100 µs; a plain "
         "Starlette route 39 / 43 µs. Each header or query parameter costs about 18 µs. "
         "A resume's fixed part is about 0.3 ms of server CPU, of which FastAPI's is half. "
-        "Kept: the routes' parameters are their OpenAPI documentation",
+        "Kept then: the routes' parameters are their OpenAPI documentation (the resume "
+        "route's changed below)",
+    ),
+    (
+        "a response's head leaves with the first of its body, in one write: uvicorn still "
+        "makes the head, and what it writes is held while it does (`transport._send_held`), "
+        "for the head and for the response's end; a replay of an ended run is one write, head "
+        "to end, where it was two",
+        "timed inside the server, the head's write alone had taken 84–100 µs of its time per "
+        "response. Resume of 1,000 missed events beside the code before, four runs each: p50 "
+        "1.10–1.31 → 0.83–1.20 ms, server CPU per resume 1.04–1.21 → 0.82–1.10 ms",
+    ),
+    (
+        "the resume route reads `Last-Event-ID`, `last_event_id` and `format` from the request "
+        "itself and documents them in its OpenAPI entry; the user and the services stay "
+        "dependencies (a host app's own user dependency replaces ssechat's through them, "
+        "`mount`)",
+        "in process, the route answering 204 with nothing to replay (min / median of 9 × "
+        "1,000): 195–207 / 206–214 → 136–141 / 144–155 µs (taking only the `Request`: "
+        "100–111). Both changes beside the code of the session's start, four runs each: resume "
+        "p50 0.84–0.90 → 0.74–0.78 ms, server CPU per resume 0.83–0.87 → 0.73–0.83 ms",
+    ),
+    (
+        "measured, not changed: where a resume's time goes",
+        "a bare ASGI app under the same uvicorn, answering with the same 1,000 events in one "
+        "`send`: p50 0.22–0.24 ms, p99 0.37–0.39 (T: 0.19 / 0.30), so uvicorn's part is about "
+        "0.04 ms. The rest is ssechat's Python: in process, the route (FastAPI's routing and "
+        "two dependencies, the owner check, the subscription) about 0.14 ms, and rendering "
+        "1,000 deltas about 0.22 ms. Other forms of that render, in process (min of 40 × 20): "
+        "the f-string list comprehension 223 µs; `%` over the whole batch 216–237; `map` with "
+        "`str.format` 423, with `%` 320; a join of 4,000 pieces placed by slice assignment "
+        "198, but it needs the batch's other events found first (33 µs). A delta costs about "
+        "0.2 µs whichever way: a replay renders at CPython's floor. Under it is not rendering "
+        "at all: frames rendered ahead (for every run, and kept beside its log: twice the "
+        "log's memory) or cached at a first replay (which only a later replay of the same run "
+        "would find: what this bench measures, but not a client resuming its own run). "
+        "Neither done",
+    ),
+    (
+        "measured, not changed: memory per idle chat, by owner",
+        "tracemalloc over 2,000 idle chats: 17.1 KB each. uvicorn's objects 7.5 KB (three "
+        "empty deques at 760 B each: its pipeline queue and two `asyncio.Event`s; the "
+        "httptools parser 912 B; the request's task 707 B), uvloop's transport 1.2 KB, the "
+        "run's 8.3 KB (the scripted model's sleep 1.1 KB, the parameters model 760 B, the "
+        "run's task 728 B, generator frames about 400 B each). No one part is near the 6 KiB "
+        "that 12 KiB would take off",
+    ),
+    (
+        "this run (the code with all of the above)",
+        "throughput 91,992 / 71,882 / 44,750 events/s (1.38× / 0.93× / 0.86× A, 3.87× / 3.62×"
+        " / 2.30× B; round by round at 1,000: 0.86–1.18× A, 2.20–3.99× B); paced p99 2.14 ms;"
+        " resume p50 1.18 ms, p99 2.37 ms beside a floor of 0.597, twice the floor of the run"
+        " before: a slow hour of the machine; idle 17.8 KiB per chat, 11.3 per follower. A "
+        "full run an hour earlier, of the code before the last commit (a write with no head "
+        "skips a copy), gave 85,487 / 84,761 / 55,789 events/s (1.24× / 1.18× / 0.96× A, "
+        "3.48× / 3.90× / 2.88× B), paced p99 2.87 ms, resume p50 0.800 ms, p99 1.41 ms beside"
+        " a floor of 0.326. The code of the session's start and this code at 1,000 saturated "
+        "streams, seven interleaved runs each, right after this run: medians 53,300 and "
+        "53,900 events/s (49,600–75,900 and 51,200–58,500): the lower throughput of these two"
+        " runs is the machine's, not the code's",
     ),
 ]
 CHANGES = "\n".join(
