@@ -620,6 +620,7 @@ class Subscription:
     what came since in one write, and no task wakes per event)."""
 
     __slots__ = (
+        "_canonical",
         "_closed",
         "_count",
         "_live",
@@ -644,6 +645,8 @@ class Subscription:
         self._renderer = renderer  # for a batch read from the log (`next`)
         self._render = renderer.render  # for an event appended while listening
         self._render_text = text_renderer(renderer)
+        # Whether the renderer makes exactly the log's messages: then it is handed them.
+        self._canonical = getattr(renderer, "canonical", False) is True
         self._live: list[bytes] = []  # rendered while listening, not taken yet
         # Events sent and not yet added to the `events_sent` counter: it is added to in steps
         # (`_sent`), since a stream writing an event at a time would take its lock per event.
@@ -704,7 +707,7 @@ class Subscription:
         self._runs.metrics.events_sent.inc(self._count)
         self._count = 0
 
-    def _on_event(self, seq: int, item: Item | None) -> None:
+    def _on_event(self, seq: int, item: Item | None, message: bytes) -> None:
         if self._closed:
             return
         if item is None:
@@ -715,7 +718,9 @@ class Subscription:
             self._sent(1)
             try:
                 data = (
-                    self._render_text(seq, item)
+                    message
+                    if self._canonical
+                    else self._render_text(seq, item)
                     if isinstance(item, str)
                     else self._render(seq, item)
                 )
@@ -737,7 +742,7 @@ class Subscription:
             await asyncio.sleep(0)
             more = await log.read(self.run_id, batch.last, 0)
             if more.items or more.closed:
-                batch = Batch(batch.first, [*batch.items, *more.items], more.closed)
+                batch = batch.then(more)
         return batch
 
     async def aclose(self) -> None:

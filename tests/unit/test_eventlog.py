@@ -9,6 +9,7 @@ import asyncio
 
 import pytest
 
+from ssechat.dialects.ssechat import CanonicalRenderer
 from ssechat.errors import NotFound
 from ssechat.eventlog import (
     Batch,
@@ -273,22 +274,26 @@ async def test_an_open_run_is_not_dropped_by_retention(new_log: NewLog) -> None:
 async def test_reads_across_the_logs_storage_chunks_miss_and_repeat_nothing(
     new_log: NewLog, after: int
 ) -> None:
-    # 200 events with a status among them: the memory log keeps events in tuples of 64 and a
-    # tail, so offsets on both sides of each boundary must give exactly the events after them.
+    # 200 events with a status among them: the memory log keeps their messages joined 64 at a
+    # time and a tail, so offsets on both sides of each boundary must give exactly the events
+    # after them.
     async with asyncio.timeout(10):
         log = new_log()
         events: list[Event] = [*deltas(200)]
         events[99] = Status("generating")
         for event in events:
             await log.append(RUN, event)
-        got, done = [], False
+        got, sent, done = [], b"", False
         cursor = after
         while not done:
             batch = await log.read(RUN, cursor, 0)
             got.extend(batch.entries)
+            sent += CanonicalRenderer().render_items(batch.first, batch.items)
             done = not batch.entries
             cursor = batch.entries[-1][0] if batch.entries else cursor
         assert got == [(seq, events[seq - 1]) for seq in range(after + 1, 201)]
+        # What a canonical replay sends: the memory log's own messages, cut at the same seqs.
+        assert sent == b"".join(CanonicalRenderer().render(seq, e) for seq, e in got)
 
 
 # --- listening: the in-memory log pushes to readers that have caught up -------------------
@@ -297,20 +302,26 @@ async def test_reads_across_the_logs_storage_chunks_miss_and_repeat_nothing(
 async def test_a_listener_gets_each_item_appended_then_the_end_in_order() -> None:
     log = MemoryEventLog()
     await log.append(RUN, Delta("before"))
-    heard: list[tuple[int, object]] = []
-    assert log.listen(RUN, 1, lambda seq, item: heard.append((seq, item))) is not None
+    heard: list[tuple[int, object, bytes]] = []
+    assert log.listen(RUN, 1, lambda *args: heard.append(args)) is not None
     await log.append(RUN, Delta("a"))
     await log.append(RUN, Status("generating"))
     await log.close(RUN)
-    # A delta as the text the log keeps: the listener renders it without a Delta made for it.
-    assert heard == [(2, "a"), (3, Status("generating")), (3, None)]
+    # A delta as the text the log keeps: the listener renders it without a Delta made for it;
+    # and with each item, its canonical message, which a canonical stream sends as it is.
+    canonical = CanonicalRenderer()
+    assert heard == [
+        (2, "a", canonical.render(2, Delta("a"))),
+        (3, Status("generating"), canonical.render(3, Status("generating"))),
+        (3, None, b""),
+    ]
 
 
 async def test_add_logs_text_and_events_at_once_as_append_does() -> None:
     log = MemoryEventLog()
     assert log.add(RUN, "a") == 1  # the first item makes the run's log
     heard: list[tuple[int, object]] = []
-    assert log.listen(RUN, 1, lambda seq, item: heard.append((seq, item))) is not None
+    assert log.listen(RUN, 1, lambda seq, item, _: heard.append((seq, item))) is not None
     assert log.add(RUN, Status("generating")) == 2
     assert await log.append(RUN, Delta("b")) == 3
     assert heard == [(2, Status("generating")), (3, "b")]
@@ -326,15 +337,15 @@ async def test_a_reader_behind_the_end_cannot_listen_it_must_read_first(after: i
     log = MemoryEventLog()
     for event in deltas(2):
         await log.append(RUN, event)
-    assert log.listen(RUN, after, lambda seq, event: None) is None
+    assert log.listen(RUN, after, lambda seq, event, _: None) is None
 
 
 async def test_an_ended_or_unknown_log_cannot_be_listened_to() -> None:
     log = MemoryEventLog()
     await log.append(RUN, Delta("a"))
     await log.close(RUN)
-    assert log.listen(RUN, 1, lambda seq, event: None) is None
-    assert log.listen("run_unknown", 0, lambda seq, event: None) is None
+    assert log.listen(RUN, 1, lambda seq, event, _: None) is None
+    assert log.listen("run_unknown", 0, lambda seq, event, _: None) is None
 
 
 async def test_a_stopped_listener_hears_nothing_more_and_others_still_do() -> None:
@@ -342,9 +353,9 @@ async def test_a_stopped_listener_hears_nothing_more_and_others_still_do() -> No
     await log.append(RUN, Delta("a"))
     first: list[int] = []
     second: list[int] = []
-    stop = log.listen(RUN, 1, lambda seq, event: first.append(seq))
+    stop = log.listen(RUN, 1, lambda seq, event, _: first.append(seq))
     assert stop is not None
-    assert log.listen(RUN, 1, lambda seq, event: second.append(seq)) is not None
+    assert log.listen(RUN, 1, lambda seq, event, _: second.append(seq)) is not None
     await log.append(RUN, Delta("b"))
     stop()
     stop()  # twice is harmless
@@ -355,7 +366,7 @@ async def test_a_stopped_listener_hears_nothing_more_and_others_still_do() -> No
 async def test_the_redis_log_never_pushes_its_readers_read(new_log: NewLog) -> None:
     log = new_log()
     await log.append(RUN, Delta("a"))
-    pushes = log.listen(RUN, 1, lambda seq, event: None) is not None
+    pushes = log.listen(RUN, 1, lambda seq, event, _: None) is not None
     assert pushes == isinstance(log, MemoryEventLog)
 
 

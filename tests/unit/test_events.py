@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ssechat.dialects.ssechat import CanonicalRenderer
+from ssechat.dialects.ssechat import CanonicalRenderer, Frames
+from ssechat.dialects.ssechat import encode as encode_item
 from ssechat.events import (
     EVENT_TYPES,
     Complete,
@@ -241,3 +242,20 @@ def test_a_stream_of_canonical_messages_decodes_to_the_same_events_in_order(
     messages = decode([stream])
     assert [m.id for m in messages] == [str(i) for i in range(1, len(events) + 1)]
     assert [loads(m.event or "", m.data) for m in messages] == events
+
+
+@settings(max_examples=200, database=None)
+@given(
+    items=st.lists(st.one_of(st.text(), st.sampled_from(SAMPLES)), max_size=12),
+    first=st.integers(min_value=1, max_value=2**53),
+)
+def test_the_logs_messages_parse_back_to_the_items_logged(
+    items: list[Event | str], first: int
+) -> None:
+    # The in-memory log keeps each item as its canonical message: a canonical replay sends
+    # them as they are, a replay in any other dialect parses them back and must get what was
+    # logged (a delta as its text).
+    data = b"".join(encode_item(seq, item) for seq, item in enumerate(items, first))
+    frames = Frames(data, len(items))
+    assert list(frames) == [item.text if type(item) is Delta else item for item in items]
+    assert CanonicalRenderer().render_items(first, frames) == data

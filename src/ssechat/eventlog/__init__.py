@@ -16,6 +16,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from ssechat.dialects.ssechat import Frames
 from ssechat.errors import ApiError, NotFound
 from ssechat.events import Delta, Event
 
@@ -24,9 +25,11 @@ Entry = tuple[int, Event]  # (seq, event); seq counts from 1 with no gaps
 # (a str is invisible to the garbage collector), and a replay renders the text without
 # making a Delta of it again (see `dialects.text_renderer`).
 Item = Event | str
-# Called with each item appended after a reader caught up (seq, item), and with (seq, None)
-# when the log ends. It runs inside `append`, in the producer's step: it must not block.
-Listener = Callable[[int, Item | None], None]
+# Called with each item appended after a reader caught up (seq, item, message): the message is
+# the item as the canonical dialect renders it, which the log made anyway to keep it. Called
+# with (seq, None, b"") when the log ends. It runs inside `append`, in the producer's step: it
+# must not block.
+Listener = Callable[[int, Item | None, bytes], None]
 
 
 class RunNotFound(NotFound):
@@ -53,7 +56,8 @@ def event_of(item: Item) -> Event:
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """What a read found: `items[i]` is the event of seq `first + i`."""
+    """What a read found: `items[i]` is the event of seq `first + i` (from the in-memory log,
+    `Frames`: the canonical dialect's messages of them)."""
 
     first: int
     items: Sequence[Item]
@@ -64,6 +68,12 @@ class Batch:
     def last(self) -> int:
         """The seq of the last item (the one before `first` if there are none)."""
         return self.first + len(self.items) - 1
+
+    def then(self, more: Batch) -> Batch:
+        """This batch followed by `more`, read from where it ends."""
+        a, b = self.items, more.items
+        items = a + b if isinstance(a, Frames) and isinstance(b, Frames) else [*a, *b]
+        return Batch(self.first, items, more.closed)
 
     @property
     def entries(self) -> list[Entry]:
