@@ -50,6 +50,28 @@ def test_an_ended_run_replays_to_the_end_and_closes(scripted: Server) -> None:
     assert [m.data for m in events(replay)] == [m.data for m in events(done)]
 
 
+def test_a_long_run_replays_the_same_from_any_point_and_in_any_dialect(scripted: Server) -> None:
+    # More events than one piece of the in-memory log (64), which keeps them as canonical
+    # messages: a resume cuts them at the seq asked for; another dialect parses them back.
+    text = " ".join(f"w{i}" for i in range(150))
+    first = scripted.chat({"message": "hi", "params": {"text": text, "delay": 0.01}}, stop_after=2)
+    run_id = first.headers["x-run-id"]
+    path = f"/v1/runs/{run_id}/events"
+    live_typed = scripted.stream("GET", f"{path}?format=typed")  # follows the run live
+    done = events(scripted.stream("GET", path))
+    assert "".join(orjson.loads(m.data)["text"] for m in done if m.event == "delta") == text
+    for after in (1, 63, 64, 65, 100, 128, len(done) - 2):
+        rest = scripted.stream("GET", path, headers={"last-event-id": str(after)})
+        assert [(m.id, m.event, m.data) for m in events(rest)] == [
+            (m.id, m.event, m.data) for m in done[after:]
+        ]
+    for after in (len(done), len(done) + 10):  # nothing left: an EventSource stops on 204
+        assert scripted.stream("GET", path, headers={"last-event-id": str(after)}).status == 204
+    replayed_typed = scripted.stream("GET", f"{path}?format=typed")
+    assert replayed_typed.messages == live_typed.messages
+    assert len(live_typed.messages) > 150
+
+
 def test_a_second_subscriber_sees_the_same_events(scripted: Server) -> None:
     first = scripted.chat({"message": "hi", "params": SLOW}, stop_after=3)
     run_id = first.headers["x-run-id"]

@@ -217,7 +217,10 @@ async def test_a_read_beyond_the_end_of_a_closed_log_is_empty_and_closed_at_once
         loop = asyncio.get_running_loop()
         started = loop.time()
         for after in (3, 4, 100):
-            assert await log.read(RUN, after, 5.0) == Batch(after + 1, [], closed=True)
+            batch = await log.read(RUN, after, 5.0)
+            assert batch == Batch(after + 1, [], closed=True)
+            assert len(batch.items) == 0  # a resume sends nothing
+            assert batch.last == after
         assert loop.time() - started < PROMPT
 
 

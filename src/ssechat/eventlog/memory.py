@@ -63,10 +63,11 @@ class _Log:
             self.tail = bytearray()
 
     def slice(self, start: int, end: int) -> Frames:
-        """The events at indices start..end-1 (seqs start+1..end)."""
+        """The events at indices start..end-1 (seqs start+1..end); none if end <= start (a
+        read from past the end)."""
         parts: list[bytes | bytearray] = []
         chunks = self.chunks
-        first = start
+        length = max(end - start, 0)
         while start < end:
             index, offset = divmod(start, CHUNK)
             base = index * CHUNK
@@ -78,7 +79,7 @@ class _Log:
                 piece, size = self.tail, self.count - base
             parts.append(piece[_at(piece, base, offset, size) : _at(piece, base, stop, size)])
             start += stop - offset
-        return Frames(b"".join(parts), end - first)
+        return Frames(b"".join(parts), length)
 
     def wake(self) -> None:
         if self.readers:
