@@ -22,7 +22,7 @@ from ssechat.eventlog import (
 )
 from ssechat.eventlog.memory import MemoryEventLog
 from ssechat.eventlog.redis import RedisEventLog
-from ssechat.events import Complete, Delta, Error, Event, Status
+from ssechat.events import Complete, Delta, Error, Event, Status, dumps
 from tests.redis import redis_server
 from tests.unit.conftest import NewLog
 
@@ -333,6 +333,17 @@ async def test_add_logs_text_and_events_at_once_as_append_does() -> None:
     await log.close(RUN)
     with pytest.raises(LogEnded):
         log.add(RUN, "c")
+
+
+async def test_add_message_logs_an_event_as_its_payload_parsing_it_only_for_listeners() -> None:
+    # What a replica's copy of a shared log is given: the event as Redis keeps it.
+    log = MemoryEventLog()
+    assert log.add_message(RUN, "delta", dumps(Delta("a"))) == 1
+    heard: list[tuple[int, object, bytes]] = []
+    assert log.listen(RUN, 1, lambda *args: heard.append(args)) is not None
+    assert log.add_message(RUN, "status", dumps(Status("generating"))) == 2
+    assert heard == [(2, Status("generating"), CanonicalRenderer().render(2, Status("generating")))]
+    assert (await log.read(RUN, 0, 0)).entries == [(1, Delta("a")), (2, Status("generating"))]
 
 
 @pytest.mark.parametrize("after", [0, 1])

@@ -32,7 +32,12 @@ def _delta(seq: int, text: str) -> bytes:
 def _event(seq: int, event: Event) -> bytes:
     if type(event) is Delta:
         return _delta(seq, event.text)
-    return b"id: %d%s%s\n\n" % (seq, _HEADS[event.type], dumps(event))
+    return message(seq, event.type, dumps(event))
+
+
+def message(seq: int, type_: str, payload: bytes) -> bytes:
+    """The message of an event given as its type and `data:` payload (`events.dumps`)."""
+    return b"id: %d%s%s\n\n" % (seq, _HEADS[type_], payload)
 
 
 def encode(seq: int, item: Event | str) -> bytes:

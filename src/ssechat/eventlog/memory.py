@@ -23,7 +23,7 @@ import math
 from collections.abc import Callable
 from functools import partial
 
-from ssechat.dialects.ssechat import Frames, encode
+from ssechat.dialects.ssechat import Frames, decode, encode, message
 from ssechat.eventlog import Batch, Item, Listener, LogEnded, RunNotFound
 from ssechat.events import Delta, Event
 
@@ -146,16 +146,31 @@ class MemoryEventLog:
         return self.add(run_id, text if type(text) is str else event)
 
     def add(self, run_id: str, item: Item) -> int:
+        log = self._writable(run_id)
+        seq = log.count + 1
+        return self._add(log, seq, item, encode(seq, item))
+
+    def add_message(self, run_id: str, type_: str, payload: bytes) -> int:
+        """`add` of an event given as its type and `data:` payload (as a log shared by
+        several processes keeps it): made into its message without being parsed, unless a
+        listener needs the event (a local copy of another log has none: its readers read)."""
+        log = self._writable(run_id)
+        seq = log.count + 1
+        data = message(seq, type_, payload)
+        return self._add(log, seq, decode(data)[0] if log.listeners else None, data)
+
+    def _writable(self, run_id: str) -> _Log:
         log = self._logs.get(run_id)
         if log is None:
             log = self._logs[run_id] = _Log()
         if log.closed:
             raise LogEnded(f"run {run_id} has ended; its log takes no more events")
-        seq = log.count + 1
-        message = encode(seq, item)
-        log.add(message)
+        return log
+
+    def _add(self, log: _Log, seq: int, item: Item | None, data: bytes) -> int:
+        log.add(data)
         for listener in log.listeners:
-            listener(seq, item, message)
+            listener(seq, item, data)
         if log.readers:
             log.wake()
         return seq
