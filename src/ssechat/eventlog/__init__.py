@@ -21,9 +21,9 @@ from ssechat.errors import ApiError, NotFound
 from ssechat.events import Delta, Event
 
 Entry = tuple[int, Event]  # (seq, event); seq counts from 1 with no gaps
-# What a log holds at a seq: an event, or a delta as its text alone. A log keeps deltas so
-# (a str is invisible to the garbage collector), and a replay renders the text without
-# making a Delta of it again (see `dialects.text_renderer`).
+# What a log holds at a seq, as reads and listeners get it: an event, or a delta as its text
+# alone, which a dialect renders without making a Delta of it again (`text_renderer`). (The
+# in-memory log keeps them as canonical messages: see `memory._Log`.)
 Item = Event | str
 # Called with each item appended after a reader caught up (seq, item, message): the message is
 # the item as the canonical dialect renders it, which the log made anyway to keep it. Called
