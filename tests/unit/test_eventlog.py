@@ -335,15 +335,17 @@ async def test_add_logs_text_and_events_at_once_as_append_does() -> None:
         log.add(RUN, "c")
 
 
-async def test_add_message_logs_an_event_as_its_payload_parsing_it_only_for_listeners() -> None:
-    # What a replica's copy of a shared log is given: the event as Redis keeps it.
+async def test_add_message_logs_an_event_given_as_its_type_and_payload() -> None:
+    # What a replica's copy of a shared log is given: each event as Redis keeps it.
     log = MemoryEventLog()
-    assert log.add_message(RUN, "delta", dumps(Delta("a"))) == 1
-    heard: list[tuple[int, object, bytes]] = []
-    assert log.listen(RUN, 1, lambda *args: heard.append(args)) is not None
-    assert log.add_message(RUN, "status", dumps(Status("generating"))) == 2
-    assert heard == [(2, Status("generating"), CanonicalRenderer().render(2, Status("generating")))]
-    assert (await log.read(RUN, 0, 0)).entries == [(1, Delta("a")), (2, Status("generating"))]
+    events: list[Event] = [Delta("a"), Status("generating"), Delta("b")]
+    assert [log.add_message(RUN, e.type, dumps(e)) for e in events] == [1, 2, 3]
+    batch = await log.read(RUN, 0, 0)
+    assert batch.entries == list(enumerate(events, 1))
+    canonical = CanonicalRenderer()
+    assert canonical.render_items(1, batch.items) == b"".join(
+        canonical.render(seq, e) for seq, e in enumerate(events, 1)
+    )
 
 
 @pytest.mark.parametrize("after", [0, 1])

@@ -23,7 +23,7 @@ import math
 from collections.abc import Callable
 from functools import partial
 
-from ssechat.dialects.ssechat import Frames, decode, encode, message
+from ssechat.dialects.ssechat import Frames, encode, message
 from ssechat.eventlog import Batch, Item, Listener, LogEnded, RunNotFound
 from ssechat.events import Delta, Event
 
@@ -40,14 +40,14 @@ class _Log:
     handed the message as it is, live or replayed, so a resume of a thousand events is one
     join, not a thousand renders; a stream in another dialect parses them back. The messages
     are bytes, joined CHUNK at a time: the cyclic garbage collector never visits them
-    (thousands of streams keep a few hundred thousand events), and a delta takes about 48
+    (thousands of streams keep a few hundred thousand events), and a delta takes about 49
     bytes, where its text alone, as a str, took 56 (the run keeps that too while it runs)."""
 
     __slots__ = ("chunks", "closed", "count", "listeners", "readers", "tail")
 
     def __init__(self) -> None:
         self.chunks: list[bytes] = []  # full ones: the messages of CHUNK events each, joined
-        self.tail = bytearray()  # the rest, fewer than CHUNK
+        self.tail: list[bytes] = []  # the rest, fewer than CHUNK, a message each
         self.count = 0
         self.closed = False
         # Waiting reads, made on the first: most logs never have one (a live stream listens),
@@ -56,28 +56,28 @@ class _Log:
         self.listeners: list[Listener] = []
 
     def add(self, message: bytes) -> None:
-        self.tail += message
+        tail = self.tail
+        tail.append(message)
         self.count += 1
-        if not self.count % CHUNK:
-            self.chunks.append(bytes(self.tail))
-            self.tail = bytearray()
+        if len(tail) == CHUNK:
+            self.chunks.append(b"".join(tail))
+            tail.clear()
 
     def slice(self, start: int, end: int) -> Frames:
         """The events at indices start..end-1 (seqs start+1..end); none if end <= start (a
         read from past the end)."""
-        parts: list[bytes | bytearray] = []
+        parts: list[bytes] = []
         chunks = self.chunks
         length = max(end - start, 0)
         while start < end:
             index, offset = divmod(start, CHUNK)
             base = index * CHUNK
             stop = min(end - base, CHUNK)
-            piece: bytes | bytearray
             if index < len(chunks):
-                piece, size = chunks[index], CHUNK
+                chunk = chunks[index]
+                parts.append(chunk[_at(chunk, base, offset) : _at(chunk, base, stop)])
             else:
-                piece, size = self.tail, self.count - base
-            parts.append(piece[_at(piece, base, offset, size) : _at(piece, base, stop, size)])
+                parts.extend(self.tail[offset:stop])
             start += stop - offset
         return Frames(b"".join(parts), length)
 
@@ -89,15 +89,15 @@ class _Log:
                     reader.set_result(None)
 
 
-def _at(piece: bytes | bytearray, base: int, offset: int, size: int) -> int:
-    """Where in `piece`, which holds `size` events from index `base` on, the message of the
-    one `offset` events in starts (`size`: the piece's end). A message starts the piece or
-    follows a blank line, and begins with its id: the seq, index + 1."""
+def _at(chunk: bytes, base: int, offset: int) -> int:
+    """Where in `chunk`, which holds the events from index `base` on, the message of the one
+    `offset` events in starts (CHUNK: the chunk's end). A message starts the chunk or follows
+    a blank line, and begins with its id: the seq, index + 1."""
     if offset == 0:
         return 0
-    if offset == size:
-        return len(piece)
-    return piece.index(b"\n\nid: %d\n" % (base + offset + 1)) + 2
+    if offset == CHUNK:
+        return len(chunk)
+    return chunk.index(b"\n\nid: %d\n" % (base + offset + 1)) + 2
 
 
 class _Deadlines:
@@ -148,16 +148,25 @@ class MemoryEventLog:
     def add(self, run_id: str, item: Item) -> int:
         log = self._writable(run_id)
         seq = log.count + 1
-        return self._add(log, seq, item, encode(seq, item))
+        data = encode(seq, item)
+        log.add(data)
+        for listener in log.listeners:
+            listener(seq, item, data)
+        if log.readers:
+            log.wake()
+        return seq
 
     def add_message(self, run_id: str, type_: str, payload: bytes) -> int:
-        """`add` of an event given as its type and `data:` payload (as a log shared by
-        several processes keeps it): made into its message without being parsed, unless a
-        listener needs the event (a local copy of another log has none: its readers read)."""
+        """`add` of an event given as its type and `data:` payload, as a log shared by several
+        processes keeps it, made into its message without being parsed: for a local copy of
+        such a log, which nobody listens to (its readers read)."""
         log = self._writable(run_id)
+        assert not log.listeners, "a copy of another log has readers, not listeners"
         seq = log.count + 1
-        data = message(seq, type_, payload)
-        return self._add(log, seq, decode(data)[0] if log.listeners else None, data)
+        log.add(message(seq, type_, payload))
+        if log.readers:
+            log.wake()
+        return seq
 
     def _writable(self, run_id: str) -> _Log:
         log = self._logs.get(run_id)
@@ -166,14 +175,6 @@ class MemoryEventLog:
         if log.closed:
             raise LogEnded(f"run {run_id} has ended; its log takes no more events")
         return log
-
-    def _add(self, log: _Log, seq: int, item: Item | None, data: bytes) -> int:
-        log.add(data)
-        for listener in log.listeners:
-            listener(seq, item, data)
-        if log.readers:
-            log.wake()
-        return seq
 
     async def read(self, run_id: str, after: int, timeout: float) -> Batch:
         log = self._logs.get(run_id)
