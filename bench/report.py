@@ -709,11 +709,12 @@ _CHANGES = [
         "resume of 1,000 missed events beside the code before, four interleaved runs each: "
         "p50 0.81–1.23 → 0.48–0.66 ms, p99 1.33–1.78 → 0.75–0.81 ms (one run 1.94), server "
         "CPU per resume 0.86–1.05 → 0.45–0.59 ms. The cost is at the append: in process, an "
-        "add heard by a canonical stream 0.65 → 0.80 µs (the message is kept, not dropped "
-        "after its write); 1,000 saturated streams, eight interleaved runs each: medians "
-        "58,900 → 54,500 events/s (47,400–63,300 and 43,000–73,300), inside the machine's "
-        "swing. An ended run's delta: 65 → 48 bytes in memory; an idle chat: +0.4 KB (its "
-        "start and status messages)",
+        "add heard by a canonical stream 0.67–0.73 → 0.86–0.89 µs (the message is kept until "
+        "its piece of 64 is joined, not dropped after its write); 1,000 saturated streams, "
+        "19 interleaved pairs: medians 55,200 → 50,400 events/s (46,900–63,300 and "
+        "34,100–73,300): perhaps 5–9% fewer, inside the machine's swing. An ended run's "
+        "delta: 65 → 49 bytes in memory; an idle chat: +0.4 KB (its start and status "
+        "messages)",
     ),
     (
         "a replica's copy of a Redis log makes each message from the payload Redis keeps, "
