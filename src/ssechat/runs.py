@@ -615,9 +615,10 @@ class Subscription:
     """One response's cursor into a run's log, rendered in its dialect.
 
     It is read (`next`), or, once caught up and if the log can push, it listens: each event
-    appended is rendered at once and kept until the response `take`s it, and the response is
-    told through `ready(ended)` (a stream on the direct path of `transport.py` then writes
-    what came since in one write, and no task wakes per event)."""
+    appended is rendered at once (in the canonical dialect, the log's message is taken as it
+    is) and kept until the response `take`s it, and the response is told through
+    `ready(ended)` (a stream on the direct path of `transport.py` then writes what came since
+    in one write, and no task wakes per event)."""
 
     __slots__ = (
         "_canonical",

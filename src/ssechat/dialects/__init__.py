@@ -6,9 +6,11 @@ bytes to send, possibly none. A renderer may also have `render_text(seq, text)`,
 as `render(seq, Delta(text))`: a replay hands it the log's deltas as they are kept, as text,
 and makes no event per delta (`text_renderer`); and `render_items(first, items)`, the same bytes
 as rendering each of a run of log items in turn, for a replay's batch (`render_items`). A
-dialect's `render_text` is its hot path (every token of every stream): the JSON formats build
-a delta's message once, with `TEXT_MARK` as its text (`TextTemplate`), and only quote each
-token into it. Dialects never see the model, the run or the socket.
+renderer that says `canonical = True` (the canonical dialect's) renders exactly the messages
+the in-memory log keeps, and is handed them instead of rendering again. A dialect's
+`render_text` is its hot path (every token of every stream): the JSON formats build a delta's
+message once, with `TEXT_MARK` as its text (`TextTemplate`), and only quote each token into
+it. Dialects never see the model, the run or the socket.
 
 Called with no arguments a dialect renders for any route (`?format=`); the routes that speak a
 dialect natively may pass it keyword options known only per response (seed 004's snapshot,

@@ -51,8 +51,8 @@ def decode(data: bytes) -> list[Event | str]:
     A raw blank line ends each message and occurs nowhere else: no message of this dialect
     has a newline in a field."""
     items: list[Event | str] = []
-    for message in data.split(b"\n\n")[:-1]:
-        kind, _, payload = message.partition(b"\nevent: ")[2].partition(b"\ndata: ")
+    for one in data.split(b"\n\n")[:-1]:
+        kind, _, payload = one.partition(b"\nevent: ")[2].partition(b"\ndata: ")
         items.append(
             orjson.loads(payload)["text"] if kind == b"delta" else loads(kind.decode(), payload)
         )

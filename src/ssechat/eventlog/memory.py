@@ -55,9 +55,9 @@ class _Log:
         self.readers: set[asyncio.Future[None]] | None = None
         self.listeners: list[Listener] = []
 
-    def add(self, message: bytes) -> None:
+    def add(self, data: bytes) -> None:
         tail = self.tail
-        tail.append(message)
+        tail.append(data)
         self.count += 1
         if len(tail) == CHUNK:
             self.chunks.append(b"".join(tail))
