@@ -746,7 +746,7 @@ class Subscription:
                 batch = batch.then(more)
         return batch
 
-    async def aclose(self) -> None:
+    def close(self) -> None:
         self.unlisten()
         self._publish()
         self._runs._unsubscribe(self.run_id)
@@ -774,5 +774,5 @@ async def read_to_end(runs: RunManager, run_id: str, after: int = 0) -> list[Eve
         while not done:
             _, done = await subscription.next(60.0)
     finally:
-        await subscription.aclose()
+        subscription.close()
     return collector.events

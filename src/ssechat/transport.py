@@ -8,21 +8,24 @@ Two paths, the same bytes:
 
 - **Direct**, under uvicorn's httptools protocol (what `ssechat serve` runs): uvicorn makes
   the head (ASGI `send`), which is held to leave with the body's first bytes (a replay of an
-  ended run is one write, head to end); the body is written to uvicorn's transport as
-  HTTP/1.1 chunks; and a stream that has caught up *listens* to its run's log instead of
-  waiting on it. An event appended is rendered in the run's own step, and one callback
-  writes everything that came since: no task wakes per event, and what arrives together
-  leaves in one write. A stream whose last write is at least `write_interval` old is due at
-  once: the streams due are written together, back to back, at the next turn of the event
-  loop or as soon as WRITE_BATCH of them are (`_Writes`); a stream written more recently
-  waits until its last write is that old. So a model producing faster than that shares
-  writes (a write costs more than rendering an event), one that is slower, or an event after
-  a pause, is written at once; on a saturated loop, back-to-back events wait a few turns
-  (autocorking, `_Direct.ready`). Keepalive pings and the check for a client that left are
-  one timer for all streams, not a task or a timer per stream. `StreamingApp` (the app
-  `create_app` builds) goes further: the response hands its stream back to the app, which
-  streams it after the framework's routing and middleware have returned, so an idle stream
-  keeps four frames alive, not twenty.
+  ended run is one write, head to end). Then the stream takes the connection over, as
+  uvicorn's own WebSocket upgrade does (`_Direct`: the transport's protocol from then on, and
+  uvicorn's protocol, cycle and task are done); it writes the body as HTTP/1.1 chunks and
+  the response's end, and gives the connection back to a new uvicorn protocol for the next
+  request. A stream that has caught up *listens* to its run's log instead of waiting on it.
+  An event appended is rendered in the run's own step, and one callback writes everything
+  that came since: no task wakes per event, none waits while the stream is idle, and what
+  arrives together leaves in one write. A stream whose last write is at least
+  `write_interval` old is due at once: the streams due are written together, back to back,
+  at the next turn of the event loop or as soon as WRITE_BATCH of them are (`_Writes`); a
+  stream written more recently waits until its last write is that old. So a model producing
+  faster than that shares writes (a write costs more than rendering an event), one that is
+  slower, or an event after a pause, is written at once; on a saturated loop, back-to-back
+  events wait a few turns (autocorking, `_Direct.ready`). Keepalive pings are one timer for
+  all streams, not a task or a timer per stream. `StreamingApp` (the app `create_app`
+  builds) goes further: the response hands its stream back to the app, which starts it
+  after the framework's routing and middleware have returned, so that nothing of theirs
+  stays alive with the stream.
 - **ASGI**, under any other server or behind someone's middleware: each batch the feed
   produces is one `send`; uvicorn silently drops writes to a closed socket, so a small task
   waits on `receive()` for `http.disconnect` and cancels the writer.
@@ -58,14 +61,8 @@ MAX_HOLD = 0.25
 # Streams due for a write are written together, back to back, at the next turn, or as soon as
 # this many are due (`_Writes`): a turn of a busy loop can take milliseconds.
 WRITE_BATCH = 16
-END = {"type": "http.response.body", "body": b"", "more_body": False}
+LAST_CHUNK = b"0\r\n\r\n"  # HTTP/1.1's chunked body ends with an empty chunk
 HANDOFF = "ssechat.handoff"  # scope key: where a response leaves its stream for the app
-# The ASGI spec's keys but the request's headers, once the response has started (uvicorn reads
-# the method once more, at the end).
-KEPT_SCOPE = frozenset(
-    ("type", "asgi", "http_version", "method", "scheme", "path", "raw_path", "query_string",
-     "root_path", "client", "server", "state", "extensions")
-)  # fmt: skip
 
 
 class Feed(Protocol):
@@ -86,7 +83,7 @@ class Feed(Protocol):
 
     def unlisten(self) -> None: ...
 
-    async def aclose(self) -> None: ...
+    def close(self) -> None: ...
 
 
 class EventStreamResponse(Response):
@@ -120,14 +117,16 @@ class EventStreamResponse(Response):
         if handoff is not None and not handoff:
             handoff.append(self)  # StreamingApp streams it once the routing has returned
             return
-        body = await self.start(scope, receive, send)
+        body = await self.start(scope, receive, send, to_end=True)
         await body()
 
     async def start(
-        self, scope: Scope, receive: Receive, send: Send, *, handed_off: bool = False
+        self, scope: Scope, receive: Receive, send: Send, *, to_end: bool = False
     ) -> Callable[[], Awaitable[None]]:
-        """Send the head of the response; return what streams its body to the end. Two
-        steps, so that a stream handed off keeps neither this object nor its frame alive."""
+        """Send the head of the response; return what streams its body. On the direct path
+        that returns once the stream has caught up and listens, unless `to_end`: the rest is
+        written by callbacks, and the caller's frames need not live as long as the stream.
+        Two steps, so that a stream handed off keeps neither this object nor its frame."""
         try:
             start = {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
             cycle, head = _uvicorn_cycle(send), b""
@@ -135,13 +134,6 @@ class EventStreamResponse(Response):
                 await send(start)
             else:  # the head leaves with the body's first bytes (`_Direct.head`)
                 head = b"".join(await _send_held(cycle, send, start))
-            if handed_off:
-                # What routing left in the scope (the app, the route, FastAPI's exit stacks)
-                # and the request's headers would live as long as the stream. Refilled, not
-                # deleted from: a dict never shrinks, and the grown one is 368 bytes more.
-                kept = {key: value for key, value in scope.items() if key in KEPT_SCOPE}
-                scope.clear()
-                scope.update(kept)
             if cycle is None or cycle.chunked_encoding is not True:
                 # Not uvicorn's httptools, or HTTP/1.0 or HEAD, which uvicorn frames its own
                 # way: the ASGI path.
@@ -150,9 +142,11 @@ class EventStreamResponse(Response):
                 return partial(self._stream_asgi, receive, send)
             if self.preamble:
                 head += _chunk(self.preamble)
-            return _Direct(cycle, send, self.feed, self.keepalive, self.write_interval, head).run
+            stream = _Direct(cycle.transport, self.feed, self.keepalive, self.write_interval, head)
+            stream.take_over(cycle)
+            return partial(stream.run, to_end)
         except BaseException:
-            await self.feed.aclose()
+            self.feed.close()
             raise
 
     async def _stream_asgi(self, receive: Receive, send: Send) -> None:
@@ -172,7 +166,7 @@ class EventStreamResponse(Response):
             writer.uncancel()  # our own cancellation, caused by the client leaving
         finally:
             watcher.cancel()
-            await self.feed.aclose()
+            self.feed.close()
 
     async def _watch_disconnect(self, receive: Receive, writer: asyncio.Task[None]) -> None:
         while (await receive())["type"] != "http.disconnect":
@@ -181,14 +175,21 @@ class EventStreamResponse(Response):
         writer.cancel()
 
 
+# What the direct path uses of uvicorn's httptools request cycle and protocol; a uvicorn that
+# changed them gets the ASGI path.
+_CYCLE = ("transport", "flow", "disconnected", "keep_alive", "more_body", "scope", "on_response")
+_PROTOCOL = ("connections", "cycle", "pipeline", "scope", "parser", "config", "server_state",
+             "app_state", "on_response_complete", "connection_made", "data_received")  # fmt: skip
+
+
 def _uvicorn_cycle(send: Send) -> Any:
     """The request cycle of uvicorn's httptools protocol behind `send`, if that is what it
-    is (its `send` unwrapped by any middleware): its transport can be written to directly."""
+    is (its `send` unwrapped by any middleware): its connection can be taken over."""
     cycle = getattr(send, "__self__", None)
     if type(cycle).__module__ != "uvicorn.protocols.http.httptools_impl":
         return None
-    # What the direct path uses of it; a uvicorn that changed them gets the ASGI path.
-    if all(hasattr(cycle, name) for name in ("transport", "flow", "disconnected")):
+    protocol = getattr(getattr(cycle, "on_response", None), "__self__", None)
+    if all(hasattr(cycle, n) for n in _CYCLE) and all(hasattr(protocol, n) for n in _PROTOCOL):
         return cycle
     return None
 
@@ -201,13 +202,8 @@ class _Held(list[bytes]):
     """Stands in for uvicorn's transport while it writes a message of ours: what it writes is
     kept, to leave with our own bytes in one write (`_send_held`)."""
 
-    closing = False
-
     def write(self, data: bytes) -> None:
         self.append(data)
-
-    def close(self) -> None:
-        self.closing = True
 
 
 async def _send_held(cycle: Any, send: Send, message: Message) -> _Held:
@@ -222,35 +218,77 @@ async def _send_held(cycle: Any, send: Send, message: Message) -> _Held:
     return held
 
 
-class _Direct:
-    """One stream written straight to uvicorn's transport (module docstring)."""
+class _Server:
+    """What a stream needs of the uvicorn server whose connection it took: a new protocol to
+    give the connection back to, made as uvicorn makes one for its WebSocket upgrade."""
+
+    __slots__ = ("__weakref__", "app_state", "config", "kind", "server_state")
+
+    _all: ClassVar[weakref.WeakKeyDictionary[Any, _Server]] = weakref.WeakKeyDictionary()
+
+    def __init__(self, protocol: Any) -> None:
+        self.kind = type(protocol)
+        self.config = protocol.config
+        self.server_state = protocol.server_state
+        self.app_state = protocol.app_state
+
+    @classmethod
+    def of(cls, protocol: Any) -> _Server:
+        server = cls._all.get(protocol.server_state)
+        if server is None:
+            server = cls._all[protocol.server_state] = cls(protocol)
+        return server
+
+    def protocol(self) -> Any:
+        return self.kind(
+            config=self.config, server_state=self.server_state, app_state=self.app_state
+        )
+
+
+class _Direct(asyncio.Protocol):
+    """One stream, owning its connection from its head to its end (module docstring).
+
+    uvicorn's protocol and request cycle are dropped when it takes the connection over
+    (`take_over`), and a new protocol takes it back after the response's end, for the
+    connection's next request. Meanwhile the client's socket events come here: a client that
+    leaves is noticed at once, and one that reads slowly (`pause_writing`) stops the stream
+    listening until its socket drains. A task runs only to catch up (`_catch_up`: a replay,
+    a feed that cannot push, a drained socket); a stream that has caught up listens, and is
+    written by callbacks. So an idle stream is this object, its feed and the transport: no
+    task, frame, request cycle or HTTP parser (docs/benchmarks.md: memory per idle stream)."""
 
     __slots__ = (
-        "cycle",
+        "closed",
+        "connections",
+        "done",
         "feed",
         "flushed",
+        "gone",
         "head",
         "interval",
+        "keep_alive",
         "keepalive",
         "last",
+        "listening",
         "loop",
+        "paused",
+        "received",
+        "reopen",
         "scheduled",
-        "send",
-        "waiter",
+        "task",
+        "transport",
         "writes",
     )
 
     def __init__(
         self,
-        cycle: Any,
-        send: Send,
+        transport: asyncio.Transport,
         feed: Feed,
         keepalive: float,
         write_interval: float,
         head: bytes,
     ) -> None:
-        self.cycle = cycle
-        self.send = send  # for the response's end, which uvicorn must see
+        self.transport = transport
         self.feed = feed
         self.keepalive = keepalive
         self.interval = write_interval
@@ -262,65 +300,123 @@ class _Direct:
         self.scheduled = False  # a flush is due (with the loop's next writes, or at a time)
         self.flushed = -write_interval  # when a flush last wrote: a burst's first goes at once
         self.writes = _Writes.of(self.loop)
-        self.waiter: asyncio.Future[None] | None = None  # set while listening
+        self.listening = False
+        self.closed = False  # the stream is over, and its feed closed
+        self.task: asyncio.Task[None] | None = None  # catching up
+        self.done: asyncio.Future[None] | None = None  # awaited by `run(to_end=True)`
+        self.gone = False  # the connection is lost
+        self.paused = False  # the transport's buffer is full: the client reads slowly
+        self.keep_alive = True  # the connection serves another request after this one
+        self.received = b""  # what the client sent meanwhile, for the next protocol
+        # Who takes the connection back: a `_Server` to make a new protocol, or the protocol
+        # itself; None: it is not ours.
+        self.reopen: Any = None
+        self.connections: set[Any] | None = None  # uvicorn's, for its shutdown
 
-    def write(self, data: bytes, head: bytes = b"") -> None:
-        """`data` as one HTTP/1.1 chunk, after `head` (bytes that go before any chunk)."""
+    def take_over(self, cycle: Any) -> None:
+        """Become the protocol of uvicorn's connection behind `cycle`, whose response has
+        started: uvicorn's part of the response is over, and its task may end."""
+        if cycle.disconnected:
+            self.gone = True
+            return
+        protocol = cycle.on_response.__self__
+        if (
+            protocol.cycle is cycle
+            and protocol.scope is cycle.scope
+            and not protocol.pipeline
+            and not cycle.more_body
+        ):
+            # Its parser has seen nothing after this request (the usual case): a new
+            # protocol takes the connection back, and this one, with its parser, its cycle and
+            # their events, is dropped. Its parser refers back to it: break that cycle, as
+            # uvicorn does when a connection is lost, not to leave it to the collector.
+            self.reopen = _Server.of(protocol)
+            protocol.parser = None
+            if cycle.flow.read_paused:  # reading is how a client that leaves is noticed
+                self.transport.resume_reading()
+        else:  # a request pipelined behind this one: it waits in this protocol
+            self.reopen = protocol
+        self.keep_alive = cycle.keep_alive
+        self.paused = cycle.flow.write_paused
+        cycle.response_complete = True
+        self.connections = protocol.connections
+        self.connections.discard(protocol)
+        self.connections.add(self)
+        self.transport.set_protocol(self)
+
+    async def run(self, to_end: bool = False) -> None:
+        """Catch up; then, if `to_end`, wait for the stream's end."""
+        await self._catch_up()
+        if to_end and not self.closed:
+            self.done = self.loop.create_future()
+            try:
+                await self.done
+            except asyncio.CancelledError:
+                self._abort()
+                raise
+
+    def write(self, data: bytes) -> None:
+        """`data` as one HTTP/1.1 chunk, after the head if it is still due."""
+        head, self.head = self.head, b""
         # `head + …` with no head is the chunk itself, not a copy.
-        self.cycle.transport.write(head + _chunk(data) if data else head)
+        self.transport.write(head + _chunk(data) if data else head)
         self.last = self.loop.time()
 
-    async def run(self) -> None:
-        """Stream until the feed ends (then end the response) or the client leaves; close
-        the feed either way. One frame: an idle stream keeps it alive."""
-        cycle, feed, flow = self.cycle, self.feed, self.cycle.flow
-        head, self.head = self.head, b""
-        pinger = _Pinger.of(self.loop, self.keepalive)
+    async def _catch_up(self) -> None:
+        """Write what the feed has until it has caught up (then listen), or has ended, or
+        the client stops reading or leaves."""
+        feed = self.feed
+        self.task = asyncio.current_task()
         timeout = 0.0  # what a read may wait: only on a feed that cannot push
         try:
-            while not cycle.disconnected:
-                if flow.write_paused:  # a slow client: wait for its socket to drain, read on
-                    await flow.drain()
-                    continue
+            while not self.gone and not self.paused:
                 data, done = await feed.next(timeout)
-                if done:  # the last of it and the response's end in one write
-                    await self.end(head, data)
+                if done:
+                    self._end(data)
                     return
                 if timeout and not data:
-                    data = PING  # a quiet `keepalive` (a client gone is noticed next turn)
-                if head or data:
-                    self.write(data, head)
-                    head = b""
+                    data = PING  # a quiet `keepalive`
+                if self.head or data:
+                    self.write(data)
                 timeout = 0.0
                 if data:
                     continue  # there may be more: read on before listening
-                if not feed.listen(self.ready):
-                    timeout = self.keepalive  # a feed that cannot push: wait on its reads
-                    continue
-                self.waiter = self.loop.create_future()
-                pinger.add(self)
-                try:
-                    await self.waiter
-                finally:
-                    pinger.streams.discard(self)
-                    feed.unlisten()
-                    self.waiter = None
+                if self._listen():
+                    return
+                timeout = self.keepalive  # a feed that cannot push: wait on its reads
+        except Exception as exc:  # as the loop would report a callback's: this stream alone
+            self._abort()
+            self.loop.call_exception_handler({"message": "could not stream", "exception": exc})
+            return
+        except BaseException:
+            self._abort()
+            raise
         finally:
-            await feed.aclose()
+            self.task = None
+        if self.gone:
+            self._close()
+        # Else paused: `resume_writing` catches up.
 
-    async def end(self, head: bytes, data: bytes) -> None:
-        """Send the last of the body, and the response's end that uvicorn writes (it must
-        see it), in one write after `head`."""
-        cycle = self.cycle
-        held = await _send_held(cycle, self.send, {**END, "body": data})
-        if (head or held) and not cycle.disconnected:
-            cycle.transport.write(b"".join([head, *held]))
-        if held.closing:  # a response that closes its connection, after its last bytes
-            cycle.transport.close()
+    def _resume(self) -> None:
+        if self.task is None and not self.listening and not self.closed:
+            self.task = self.loop.create_task(self._catch_up())
+
+    def _listen(self) -> bool:
+        if not self.feed.listen(self.ready):
+            return False
+        self.listening = True
+        _Pinger.of(self.loop, self.keepalive).add(self)
+        return True
+
+    def _unlisten(self) -> None:
+        if self.listening:
+            self.listening = False
+            _Pinger.of(self.loop, self.keepalive).streams.discard(self)
+            self.feed.unlisten()
 
     def ready(self, ended: bool) -> None:
-        if ended:  # never held back; the task sends it, with the response's end
-            self.loop.call_soon(self.wake)
+        if ended:  # never held back
+            self.loop.call_soon(self.flush)
         elif not self.scheduled:
             self.scheduled = True
             now, steady = self.loop.time(), self.writes.steady
@@ -339,35 +435,92 @@ class _Direct:
             else:
                 self.writes.hold(self, due)
 
-    def wake(self) -> None:
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
     def flush(self) -> None:
-        """Write what came since; wake the task when it has something to do."""
+        """Write what came since, and the response's end if the feed has ended."""
         self.scheduled = False
-        waiter = self.waiter
-        if waiter is None or waiter.done():
-            return  # the task is taking over: `next` returns what is left
-        if self.cycle.disconnected:
-            waiter.set_result(None)
-            return
+        if not self.listening:
+            return  # the stream has ended, or stopped listening: it catches up instead
         data, done = self.feed.take()
-        if data:
+        if done:
+            self._end(data)
+        elif data:
             self.write(data)
             self.flushed = self.last
-        if done or self.cycle.flow.write_paused:
-            waiter.set_result(None)
 
     def tick(self, now: float, idle: float) -> None:
-        waiter = self.waiter
-        if waiter is None or waiter.done():
-            return
-        if self.cycle.disconnected:
-            waiter.set_result(None)
-        elif now - self.last >= idle and not self.cycle.flow.write_paused:
+        if now - self.last >= idle and not self.paused:
             self.write(PING)
+
+    def _end(self, data: bytes) -> None:
+        """Write the last of the body and the response's end, in one write after the head
+        if it is still due; then give the connection back, or close it as the request (or a
+        shutdown) asked."""
+        if not self.gone:
+            self.transport.write(self.head + (_chunk(data) if data else b"") + LAST_CHUNK)
+        self._close()
+        if self.gone or self.reopen is None:
+            return
+        if not self.keep_alive:
+            self.transport.close()
+            return
+        transport, reopen = self.transport, self.reopen
+        protocol = reopen.protocol() if isinstance(reopen, _Server) else reopen
+        transport.set_protocol(protocol)
+        if protocol is reopen:
+            assert self.connections is not None
+            self.connections.add(protocol)
+        else:
+            protocol.connection_made(transport)
+        if self.received:
+            transport.resume_reading()
+        protocol.on_response_complete()  # counts the request; waits for the next one
+        if self.received:
+            protocol.data_received(self.received)
+
+    def _close(self) -> None:
+        """The stream is over: stop listening, and close the feed."""
+        if self.closed:
+            return
+        self.closed = True
+        self._unlisten()
+        self.feed.close()
+        if self.connections is not None:
+            self.connections.discard(self)
+        if self.done is not None and not self.done.done():
+            self.done.set_result(None)
+
+    def _abort(self) -> None:
+        """The stream failed, or was cancelled, before its end: the client must see that
+        the response is cut."""
+        self._close()
+        if self.reopen is not None:
+            self.transport.close()
+
+    # The connection's events, from the transport.
+
+    def data_received(self, data: bytes) -> None:
+        # A request pipelined behind this response, or the start of one: kept for the
+        # protocol that takes the connection back. Nothing more is read meanwhile.
+        self.received += data
+        self.transport.pause_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.gone = True
+        if self.task is None:
+            self._close()
+        # Else the task sees it at its next step.
+
+    def pause_writing(self) -> None:
+        self.paused = True
+        self._unlisten()  # the log keeps what comes meanwhile: it is read once drained
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        self._resume()
+
+    def shutdown(self) -> None:
+        """uvicorn's graceful shutdown: the connection closes after this response."""
+        self.keep_alive = False
 
 
 class _Writes:
@@ -481,7 +634,7 @@ class _Writes:
 class _Pinger:
     """Keepalive for every listening stream of one loop and interval: one timer, every
     quarter interval while any stream listens, pings the streams idle for about an interval
-    and wakes those whose client has left."""
+    (a client that leaves is noticed by its stream, `_Direct.connection_lost`)."""
 
     _all: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[float, _Pinger]]] = (
         weakref.WeakKeyDictionary()
@@ -519,9 +672,10 @@ class StreamingApp(FastAPI):
 
     A route's response is called deep inside Starlette's middleware and FastAPI's routing;
     streaming there keeps every one of their frames alive for as long as the stream lasts.
-    Instead the response leaves itself in the scope and returns, and the app streams it from
-    here. Only while no middleware has been added: middleware would expect to see (and may
-    change) the response."""
+    Instead the response leaves itself in the scope and returns, and the app starts it from
+    here; on the direct path the app's call (uvicorn's task for the request) then ends once
+    the stream has caught up and listens. Only while no middleware has been added: middleware
+    would expect to see (and may change) the response, and to last as long as it does."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.user_middleware:
@@ -531,6 +685,6 @@ class StreamingApp(FastAPI):
         scope[HANDOFF] = handoff
         await super().__call__(scope, receive, send)
         if handoff:
-            body = await handoff.pop().start(scope, receive, send, handed_off=True)
+            body = await handoff.pop().start(scope, receive, send)
             del handoff
             await body()

@@ -415,7 +415,7 @@ async def test_a_subscription_yields_canonical_bytes_of_every_event_with_seq_ids
         run = await start_chat(manager, ScriptedBackend(TEXT, delay=0.002))
         sub = await manager.subscribe(run.id, 0, CanonicalRenderer())
         body = await read_subscription(sub)
-        await sub.aclose()
+        sub.close()
         entries = await drain(manager, run.id)
         messages = decode([body])
         assert [m.id for m in messages] == [str(seq) for seq, _ in entries]
@@ -433,7 +433,7 @@ async def test_a_subscription_after_k_yields_only_later_events(
         everything = await drain(manager, run.id)
         sub = await manager.subscribe(run.id, after, CanonicalRenderer())
         body = await read_subscription(sub)
-        await sub.aclose()
+        sub.close()
         messages = decode([body])
         assert [int(m.id or 0) for m in messages] == [s for s, _ in everything if s > after]
         assert [loads(m.event or "", m.data) for m in messages] == events(everything)[after:]
@@ -448,10 +448,10 @@ async def test_resuming_a_live_run_misses_nothing_and_repeats_nothing(
         seen = decode([(await first.next(1.0))[0]])
         while not any(m.event == "delta" for m in seen):
             seen += decode([(await first.next(1.0))[0]])
-        await first.aclose()
+        first.close()
         second = await manager.subscribe(run.id, int(seen[-1].id or 0), CanonicalRenderer())
         rest = decode([await read_subscription(second)])
-        await second.aclose()
+        second.close()
         whole = seen + rest
         assert [int(m.id or 0) for m in whole] == list(range(1, len(whole) + 1))
         deltas = [loads("delta", m.data) for m in whole if m.event == "delta"]
@@ -473,7 +473,7 @@ async def test_a_run_nobody_watches_any_more_is_interrupted_after_the_grace_peri
         await until_deltas(runs, run.id, 1)
         loop = asyncio.get_running_loop()
         left = loop.time()
-        await sub.aclose()
+        sub.close()
         entries = await drain(runs, run.id)
         waited = loop.time() - left
         assert entries[-1][1] == Error(
@@ -495,13 +495,13 @@ async def test_resubscribing_within_the_grace_period_keeps_the_run_alive(
         run = await start_chat(runs, ScriptedBackend(text, delay=DELAY))
         first = await runs.subscribe(run.id, 0, CanonicalRenderer())
         await until_deltas(runs, run.id, 1)
-        await first.aclose()
+        first.close()
         await asyncio.sleep(0.05)
         second = await runs.subscribe(run.id, 0, CanonicalRenderer())
         await asyncio.sleep(0.2)  # well past the first grace deadline
         assert run.status == "running"
         entries = await drain(runs, run.id)
-        await second.aclose()
+        second.close()
         assert only(entries, Complete).text == text
         assert run.status == "complete"
 
@@ -514,9 +514,9 @@ async def test_the_run_lives_while_any_subscriber_remains(managers: Managers) ->
         one = await runs.subscribe(run.id, 0, CanonicalRenderer())
         two = await runs.subscribe(run.id, 0, CanonicalRenderer())
         await until_deltas(runs, run.id, 1)
-        await one.aclose()
+        one.close()
         entries = await drain(runs, run.id)
-        await two.aclose()
+        two.close()
         assert only(entries, Complete).text == text
 
 
@@ -531,7 +531,7 @@ async def test_with_no_grace_period_the_run_stops_as_soon_as_the_last_subscriber
         run = await start_chat(runs, model)
         sub = await runs.subscribe(run.id, 0, CanonicalRenderer())
         await until_deltas(runs, run.id, 1)
-        await sub.aclose()
+        sub.close()
         produced = model.tokens_generated  # not one more token after this
         entries = await drain(runs, run.id)
         assert getattr(entries[-1][1], "code", None) == "interrupted"
@@ -677,7 +677,7 @@ async def test_a_run_on_one_replica_is_followed_through_another_event_for_event(
         run = await start_chat(a, ScriptedBackend(TEXT, delay=0.01))
         sub = await b.subscribe(run.id, 0, CanonicalRenderer())
         body = await read_subscription(sub)
-        await sub.aclose()
+        sub.close()
         messages = decode([body])
         entries = await drain(a, run.id)
         assert [int(m.id or 0) for m in messages] == list(range(1, len(entries) + 1))
@@ -721,10 +721,10 @@ async def test_a_subscriber_on_another_replica_keeps_the_run_alive_past_the_grac
         elsewhere = await b.subscribe(run.id, 0, CanonicalRenderer())
         await until_followed_elsewhere(a, run.id)
         here = await a.subscribe(run.id, 0, CanonicalRenderer())
-        await here.aclose()  # a has no subscriber left: its grace period starts
+        here.close()  # a has no subscriber left: its grace period starts
         await asyncio.sleep(0.6)  # six grace periods, twice OWNER_TTL
         assert run.status == "running"
-        await elsewhere.aclose()  # b's mark expires, and the next grace period ends the run
+        elsewhere.close()  # b's mark expires, and the next grace period ends the run
         entries = await drain(a, run.id)
         assert entries[-1][1] == Error(
             "interrupted", "no client was listening; the run was stopped"
@@ -781,7 +781,7 @@ async def test_when_the_owning_replica_dies_followers_get_a_retryable_interrupte
             owner.kill()
             await owner.wait()
             seen += decode([await read_subscription(sub)])
-            await sub.aclose()
+            sub.close()
             # The log is ended before the answer is saved (see _abandon): wait for the save.
             while recorder.answers[message_id].status == "streaming":  # noqa: ASYNC110
                 await asyncio.sleep(BEAT)

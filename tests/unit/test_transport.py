@@ -1,8 +1,11 @@
-"""The direct path's write scheduling (transport._Direct), on a fake uvicorn cycle.
+"""The direct path (transport._Direct): its write scheduling, and its taking over uvicorn's
+connection, on a transport that records what is written.
 
 What reaches a socket is tested against real servers (tests/integration); this drives the
 scheduling alone, turn by turn of a real event loop, where a saturated loop can be made on
-purpose: a callback that takes 10 ms every turn.
+purpose: a callback that takes 10 ms every turn; and uvicorn's own httptools protocol, whose
+connection a stream takes over and gives back, through socket events made on purpose (a
+client that reads slowly, one that leaves, a request pipelined behind a stream).
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterator
-from types import SimpleNamespace
 from typing import Any, cast
 
 from ssechat.transport import WRITE_BATCH, EventStreamResponse, _Direct, _Writes
@@ -25,6 +27,7 @@ class Feed:
     def __init__(self) -> None:
         self.buffered: list[bytes] = []
         self.ended = False
+        self.closed = False
         self.ready: Callable[[bool], None] | None = None
 
     def push(self, data: bytes) -> None:
@@ -54,8 +57,8 @@ class Feed:
     def unlisten(self) -> None:
         self.ready = None
 
-    async def aclose(self) -> None:
-        return None
+    def close(self) -> None:
+        self.closed = True
 
 
 class Transport:
@@ -68,15 +71,8 @@ class Transport:
 
 def stream() -> tuple[Feed, Transport, asyncio.Task[None]]:
     feed, transport = Feed(), Transport()
-    cycle = SimpleNamespace(
-        transport=transport, flow=SimpleNamespace(write_paused=False), disconnected=False
-    )
-
-    async def send(message: dict[str, Any]) -> None:
-        transport.writes.append(message["body"])
-
-    direct = _Direct(cycle, send, feed, keepalive=15.0, write_interval=0.005, head=b"")
-    return feed, transport, asyncio.create_task(direct.run())
+    direct = _Direct(cast(Any, transport), feed, keepalive=15.0, write_interval=0.005, head=b"")
+    return feed, transport, asyncio.create_task(direct.run(to_end=True))
 
 
 def events_in(write: bytes) -> int:
@@ -233,11 +229,14 @@ async def test_held_writes_go_when_due_earliest_first_and_all_due_together() -> 
 
 
 class RecordingTransport:
-    """What uvicorn's protocol needs of a transport, keeping every write apart."""
+    """What uvicorn's protocol (and a stream that takes its connection over) needs of a
+    transport, keeping every write apart."""
 
     def __init__(self) -> None:
         self.writes: list[bytes] = []
         self.closed = False
+        self.reading = True
+        self.protocol: Any = None
 
     def write(self, data: bytes) -> None:
         self.writes.append(data)
@@ -253,39 +252,88 @@ class RecordingTransport:
     def close(self) -> None:
         self.closed = True
 
-    def pause_reading(self) -> None: ...
+    def pause_reading(self) -> None:
+        self.reading = False
 
-    def resume_reading(self) -> None: ...
+    def resume_reading(self) -> None:
+        self.reading = True
+
+    def set_protocol(self, protocol: Any) -> None:
+        self.protocol = protocol
+
+    def get_protocol(self) -> Any:
+        return self.protocol
+
+
+class Connection:
+    """A client's connection to uvicorn's httptools protocol serving `app`, on a
+    `RecordingTransport`: its socket events are made by hand."""
+
+    def __init__(self, app: Any) -> None:
+        from uvicorn.config import Config
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+        from uvicorn.server import ServerState
+
+        self.state = ServerState()
+        self.transport = RecordingTransport()
+        config = Config(app, lifespan="off", http="httptools", log_level="warning")
+        protocol = HttpToolsProtocol(config, self.state, {}, asyncio.get_running_loop())
+        protocol.connection_made(cast(Any, self.transport))
+        self.transport.protocol = protocol
+
+    @property
+    def protocol(self) -> Any:
+        return self.transport.get_protocol()
+
+    def send(self, data: bytes) -> None:
+        self.protocol.data_received(data)
+
+    def get(self, path: str, headers: bytes = b"") -> None:
+        self.send(b"GET %s HTTP/1.1\r\nHost: test\r\n%s\r\n" % (path.encode(), headers))
+
+    async def until(self, done: Callable[[], bool]) -> None:
+        for _ in range(100):
+            if done():
+                return
+            await asyncio.sleep(0.001)
+        raise AssertionError("not within 100 ms")
+
+    def written(self) -> bytes:
+        return b"".join(self.transport.writes)
+
+
+def streaming_app(feed: Feed) -> Any:
+    """The app `create_app` builds, in small: `/events` streams `feed`, `/next` answers."""
+    from starlette.responses import PlainTextResponse
+
+    from ssechat.transport import StreamingApp
+
+    app = StreamingApp()
+    app.get("/events")(lambda: EventStreamResponse(cast(Any, feed), keepalive=15.0))
+    app.get("/next")(lambda: PlainTextResponse("next"))
+    return app
 
 
 async def uvicorn_writes(
     feed: Feed, *, retry_ms: int | None = 2000, request_headers: bytes = b""
 ) -> tuple[list[bytes], RecordingTransport]:
     """The writes uvicorn's httptools protocol makes for one GET answered by an
-    `EventStreamResponse` of `feed`, once the response has ended (or 50 ms have passed)."""
-    from uvicorn.config import Config
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-    from uvicorn.server import ServerState
+    `EventStreamResponse` of `feed` in a bare ASGI app (no handoff: the app's call lasts as
+    long as the stream), once the response has ended (or 50 ms have passed)."""
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         response = EventStreamResponse(cast(Any, feed), keepalive=15.0, retry_ms=retry_ms)
         await response(scope, receive, send)
 
-    protocol = HttpToolsProtocol(
-        Config(app, lifespan="off", http="httptools"), ServerState(), {}, asyncio.get_running_loop()
-    )
-    transport = RecordingTransport()
-    protocol.connection_made(cast(Any, transport))
-    protocol.data_received(b"GET /events HTTP/1.1\r\nHost: test\r\n%s\r\n" % request_headers)
-    for _ in range(50):
-        await asyncio.sleep(0.001)
-        if transport.writes and transport.writes[-1].endswith(b"0\r\n\r\n"):
-            break
-    closed = transport.closed
-    protocol.connection_lost(None)
+    connection = Connection(app)
+    connection.get("/events", request_headers)
+    with contextlib.suppress(AssertionError):
+        await connection.until(lambda: connection.written().endswith(b"0\r\n\r\n"))
+    closed = connection.transport.closed
+    connection.protocol.connection_lost(None)
     await asyncio.sleep(0)
-    transport.closed = closed
-    return transport.writes, transport
+    connection.transport.closed = closed
+    return connection.transport.writes, connection.transport
 
 
 async def test_a_replay_that_ends_the_response_is_one_write_head_to_end() -> None:
@@ -320,3 +368,118 @@ async def test_the_head_goes_with_the_first_events_or_alone_when_there_are_none(
     (write,), _ = await uvicorn_writes(live, retry_ms=None)
     assert write.startswith(b"HTTP/1.1 200 OK\r\n")
     assert write.endswith(b"transfer-encoding: chunked\r\n\r\n")
+
+
+async def test_a_stream_holds_no_task_and_gives_its_connection_to_a_new_protocol() -> None:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    feed = Feed()
+    connection = Connection(streaming_app(feed))
+    first = connection.protocol
+    connection.get("/events")
+    await connection.until(lambda: feed.ready is not None)  # caught up: it listens
+    # The stream is the connection's protocol now, in uvicorn's place among its
+    # connections (which its shutdown goes through); the request's task has ended.
+    stream = connection.protocol
+    assert isinstance(stream, _Direct)
+    assert list(connection.state.connections) == [cast(Any, stream)]
+    await turns(2)
+    assert not connection.state.tasks
+    feed.push(b"x")
+    feed.end()
+    await connection.until(lambda: connection.written().endswith(b"0\r\n\r\n"))
+    assert feed.closed
+    assert b"1\r\nx\r\n0\r\n\r\n" in connection.written()
+    # Keep-alive: a new uvicorn protocol waits for the connection's next request.
+    again = connection.protocol
+    assert type(again) is HttpToolsProtocol
+    assert again is not first
+    assert list(connection.state.connections) == [again]
+    assert connection.state.total_requests == 1
+    connection.transport.writes.clear()
+    connection.get("/next")
+    await connection.until(lambda: connection.written().endswith(b"next"))
+    assert connection.written().startswith(b"HTTP/1.1 200 OK\r\n")
+    assert not connection.transport.closed
+
+
+async def test_a_request_sent_during_a_stream_is_answered_after_its_end() -> None:
+    feed = Feed()
+    connection = Connection(streaming_app(feed))
+    connection.get("/events")
+    await connection.until(lambda: feed.ready is not None)
+    connection.get("/next")  # pipelined behind the stream: it waits, unread meanwhile
+    feed.push(b"x")
+    await turns(2)
+    assert b"next" not in connection.written()
+    assert not connection.transport.reading
+    feed.end()
+    await connection.until(lambda: connection.written().endswith(b"next"))
+    body = connection.written()
+    assert body.index(b"0\r\n\r\n") < body.index(b"HTTP/1.1 200 OK\r\ncontent-length: 4")
+    assert connection.transport.reading
+
+
+async def test_a_request_pipelined_in_the_same_packet_is_answered_after_the_stream() -> None:
+    feed = Feed()
+    connection = Connection(streaming_app(feed))
+    first = connection.protocol
+    # uvicorn's parser has read the second request already: its protocol keeps it, and
+    # takes the connection back at the stream's end.
+    connection.send(
+        b"GET /events HTTP/1.1\r\nHost: test\r\n\r\nGET /next HTTP/1.1\r\nHost: test\r\n\r\n"
+    )
+    await connection.until(lambda: feed.ready is not None)
+    assert isinstance(connection.protocol, _Direct)
+    feed.end()
+    await connection.until(lambda: connection.written().endswith(b"next"))
+    assert connection.protocol is first
+    assert b"0\r\n\r\n" in connection.written()
+
+
+async def test_a_client_that_reads_slowly_gets_every_event_once_its_socket_drains() -> None:
+    feed = Feed()
+    connection = Connection(streaming_app(feed))
+    connection.get("/events")
+    await connection.until(lambda: feed.ready is not None)
+    stream = connection.protocol
+    written = len(connection.transport.writes)
+    stream.pause_writing()  # the transport's buffer is full
+    assert feed.ready is None  # no longer listening: what comes waits in the feed (the log)
+    for _ in range(5):
+        feed.push(b"x")
+    await turns(3)
+    assert len(connection.transport.writes) == written
+    stream.resume_writing()
+    await connection.until(lambda: feed.ready is not None)  # caught up, listening again
+    assert events_in(b"".join(connection.transport.writes[written:])) == 5
+    feed.push(b"x")
+    await turns(2)
+    assert events_in(b"".join(connection.transport.writes[written:])) == 6
+    feed.end()
+    await connection.until(lambda: feed.closed)
+
+
+async def test_a_client_that_leaves_an_idle_stream_closes_its_feed_at_once() -> None:
+    feed = Feed()
+    connection = Connection(streaming_app(feed))
+    connection.get("/events")
+    await connection.until(lambda: feed.ready is not None)
+    connection.protocol.connection_lost(None)
+    assert feed.closed  # in the same step: the run learns it has one subscriber fewer
+    assert feed.ready is None
+    assert not connection.state.connections
+
+
+async def test_a_graceful_shutdown_closes_the_connection_after_the_streams_end() -> None:
+    feed = Feed()
+    connection = Connection(streaming_app(feed))
+    connection.get("/events")
+    await connection.until(lambda: feed.ready is not None)
+    for open_connection in list(connection.state.connections):  # as uvicorn's shutdown does
+        open_connection.shutdown()
+    assert not connection.transport.closed  # the stream goes on to its end
+    feed.push(b"x")
+    feed.end()
+    await connection.until(lambda: connection.transport.closed)
+    assert connection.written().endswith(b"1\r\nx\r\n0\r\n\r\n")

@@ -44,7 +44,7 @@ async def stream_run(
     answer that makes an EventSource stop reconnecting."""
     subscription = await svc.runs.subscribe(run_id, after, renderer)
     if subscription.exhausted:
-        await subscription.aclose()
+        subscription.close()
         return Response(status_code=204)
     wire = wire_of(renderer)  # what the format asks of the response besides its events
     return EventStreamResponse(
