@@ -355,9 +355,8 @@ class _Direct(asyncio.Protocol):
                 self._abort()
                 raise
 
-    def write(self, data: bytes) -> None:
-        """`data` as one HTTP/1.1 chunk, after the head if it is still due."""
-        head, self.head = self.head, b""
+    def write(self, data: bytes, head: bytes = b"") -> None:
+        """`data` as one HTTP/1.1 chunk, after `head` (bytes that go before any chunk)."""
         # `head + …` with no head is the chunk itself, not a copy.
         self.transport.write(head + _chunk(data) if data else head)
         self.last = self.loop.time()
@@ -376,8 +375,9 @@ class _Direct(asyncio.Protocol):
                     return
                 if timeout and not data:
                     data = PING  # a quiet `keepalive`
-                if self.head or data:
-                    self.write(data)
+                if self.head or data:  # the head is written before the stream listens
+                    self.write(data, self.head)
+                    self.head = b""
                 timeout = 0.0
                 if data:
                     continue  # there may be more: read on before listening
