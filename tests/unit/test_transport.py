@@ -314,6 +314,16 @@ def streaming_app(feed: Feed) -> Any:
     return app
 
 
+async def listening() -> tuple[Feed, Connection]:
+    """A connection whose GET /events stream (of a feed with nothing yet) has caught up and
+    listens."""
+    feed = Feed()
+    connection = Connection(streaming_app(feed))
+    connection.get("/events")
+    await connection.until(lambda: feed.ready is not None)
+    return feed, connection
+
+
 async def uvicorn_writes(
     feed: Feed, *, retry_ms: int | None = 2000, request_headers: bytes = b""
 ) -> tuple[list[bytes], RecordingTransport]:
@@ -404,10 +414,7 @@ async def test_a_stream_holds_no_task_and_gives_its_connection_to_a_new_protocol
 
 
 async def test_a_request_sent_during_a_stream_is_answered_after_its_end() -> None:
-    feed = Feed()
-    connection = Connection(streaming_app(feed))
-    connection.get("/events")
-    await connection.until(lambda: feed.ready is not None)
+    feed, connection = await listening()
     connection.get("/next")  # pipelined behind the stream: it waits, unread meanwhile
     feed.push(b"x")
     await turns(2)
@@ -438,10 +445,7 @@ async def test_a_request_pipelined_in_the_same_packet_is_answered_after_the_stre
 
 
 async def test_a_client_that_reads_slowly_gets_every_event_once_its_socket_drains() -> None:
-    feed = Feed()
-    connection = Connection(streaming_app(feed))
-    connection.get("/events")
-    await connection.until(lambda: feed.ready is not None)
+    feed, connection = await listening()
     stream = connection.protocol
     written = len(connection.transport.writes)
     stream.pause_writing()  # the transport's buffer is full
@@ -461,10 +465,7 @@ async def test_a_client_that_reads_slowly_gets_every_event_once_its_socket_drain
 
 
 async def test_a_client_that_leaves_an_idle_stream_closes_its_feed_at_once() -> None:
-    feed = Feed()
-    connection = Connection(streaming_app(feed))
-    connection.get("/events")
-    await connection.until(lambda: feed.ready is not None)
+    feed, connection = await listening()
     connection.protocol.connection_lost(None)
     assert feed.closed  # in the same step: the run learns it has one subscriber fewer
     assert feed.ready is None
@@ -472,10 +473,7 @@ async def test_a_client_that_leaves_an_idle_stream_closes_its_feed_at_once() -> 
 
 
 async def test_a_graceful_shutdown_closes_the_connection_after_the_streams_end() -> None:
-    feed = Feed()
-    connection = Connection(streaming_app(feed))
-    connection.get("/events")
-    await connection.until(lambda: feed.ready is not None)
+    feed, connection = await listening()
     for open_connection in list(connection.state.connections):  # as uvicorn's shutdown does
         open_connection.shutdown()
     assert not connection.transport.closed  # the stream goes on to its end
