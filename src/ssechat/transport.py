@@ -379,7 +379,7 @@ class _Direct(asyncio.Protocol):
                     self.write(data, self.head)
                     self.head = b""
                 timeout = 0.0
-                if data:
+                if data or self.paused:
                     continue  # there may be more: read on before listening
                 if self._listen():
                     return
@@ -396,10 +396,6 @@ class _Direct(asyncio.Protocol):
         if self.gone:
             self._close()
         # Else paused: `resume_writing` catches up.
-
-    def _resume(self) -> None:
-        if self.task is None and not self.listening and not self.closed:
-            self.task = self.loop.create_task(self._catch_up())
 
     def _listen(self) -> bool:
         if not self.feed.listen(self.ready):
@@ -448,7 +444,7 @@ class _Direct(asyncio.Protocol):
             self.flushed = self.last
 
     def tick(self, now: float, idle: float) -> None:
-        if now - self.last >= idle and not self.paused:
+        if now - self.last >= idle:  # a stream listening is never paused (`pause_writing`)
             self.write(PING)
 
     def _end(self, data: bytes) -> None:
@@ -516,7 +512,8 @@ class _Direct(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.paused = False
-        self._resume()
+        if self.task is None and not self.listening and not self.closed:
+            self.task = self.loop.create_task(self._catch_up())
 
     def shutdown(self) -> None:
         """uvicorn's graceful shutdown: the connection closes after this response."""

@@ -481,3 +481,29 @@ async def test_a_graceful_shutdown_closes_the_connection_after_the_streams_end()
     feed.end()
     await connection.until(lambda: connection.transport.closed)
     assert connection.written().endswith(b"1\r\nx\r\n0\r\n\r\n")
+
+
+async def test_a_stream_whose_head_fills_the_socket_waits_for_it_to_drain() -> None:
+    feed = Feed()
+    connection = Connection(streaming_app(feed))
+    transport = connection.transport
+    write = transport.write
+
+    def fills(data: bytes) -> None:  # the head's write takes the buffer past its high mark
+        write(data)
+        if data.startswith(b"HTTP/1.1 200"):
+            transport.protocol.pause_writing()
+
+    transport.write = fills  # type: ignore[method-assign]
+    connection.get("/events")
+    await connection.until(lambda: connection.written().startswith(b"HTTP/1.1 200"))
+    await turns(3)
+    assert feed.ready is None  # not listening: nothing more goes into a full buffer
+    feed.push(b"x")
+    await turns(3)
+    assert events_in(connection.written().partition(b"\r\n\r\n")[2]) == 0
+    transport.protocol.resume_writing()
+    await connection.until(lambda: feed.ready is not None)
+    assert events_in(connection.written().partition(b"\r\n\r\n")[2]) == 1
+    feed.end()
+    await connection.until(lambda: feed.closed)
