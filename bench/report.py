@@ -747,13 +747,23 @@ _CHANGES = [
         "run to meet the resume target; idle 18.0 KiB per chat, 11.3 per follower",
     ),
     (
-        "this run (the code with all of the above)",
+        "the full run of 2026-12-07 00:28 (the code with all of the above)",
         "throughput 74,578 / 78,171 / 55,407 events/s (1.34× / 1.33× / 1.25× A, 3.77× / "
         "4.31× / 2.92× B; round by round: 1.13–1.53× / 1.06–1.50× / 1.02–1.46× A, 2.30–3.15× "
         "B at 1,000); paced p99 3.65 ms; resume p50 0.608 ms, p99 2.14 ms beside a floor of "
         "0.783, 2.3 times the floor of the run before: a slow window of the machine (the same "
         "ratio to the floor as then, 2.7×); idle 10.0 KiB per chat, 4.1 per follower: the "
         "first full run to meet the memory target",
+    ),
+    (
+        "this run, right after it, of the same code (a quieter window: other work 1% on "
+        "average, and T's resume p99 0.518 ms)",
+        "throughput 72,063 / 71,064 / 53,772 events/s (1.33× / 1.15× / 1.07× A, 3.82× / "
+        "3.11× / 2.81× B; round by round: 1.29–1.49× / 0.88–1.51× / 1.00–1.41× A, 2.52–3.05× "
+        "B at 1,000); paced p99 2.90 ms; resume p50 0.628 ms, p99 0.820 ms; idle 10.3 KiB per "
+        "chat, 4.1 per follower. ssechat at 1,000 streams is where it was (52,200–55,400 in "
+        "the last four full runs); B there gave 16,100 in the run of 2026-12-06 22:16, and "
+        "18,950 and 19,100 in these two",
     ),
 ]
 CHANGES = "\n".join(
