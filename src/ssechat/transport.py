@@ -117,11 +117,11 @@ class EventStreamResponse(Response):
         if handoff is not None and not handoff:
             handoff.append(self)  # StreamingApp streams it once the routing has returned
             return
-        body = await self.start(scope, receive, send, to_end=True)
+        body = await self.start(receive, send, to_end=True)
         await body()
 
     async def start(
-        self, scope: Scope, receive: Receive, send: Send, *, to_end: bool = False
+        self, receive: Receive, send: Send, *, to_end: bool = False
     ) -> Callable[[], Awaitable[None]]:
         """Send the head of the response; return what streams its body. On the direct path
         that returns once the stream has caught up and listens, unless `to_end`: the rest is
@@ -682,6 +682,6 @@ class StreamingApp(FastAPI):
         scope[HANDOFF] = handoff
         await super().__call__(scope, receive, send)
         if handoff:
-            body = await handoff.pop().start(scope, receive, send)
+            body = await handoff.pop().start(receive, send)
             del handoff
             await body()
