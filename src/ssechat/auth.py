@@ -13,8 +13,10 @@ request.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import time
+from functools import partial
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -44,7 +46,7 @@ async def current_user(request: Request, svc: Annotated[Services, Depends(servic
         now = time.monotonic()
         if now < svc.no_keys_until:
             return LOCAL_USER
-        if not await svc.store.has_keys():
+        if not await _has_keys(svc):
             svc.no_keys_until = now + KEYS_RECHECK_S
             return LOCAL_USER
         svc.keys_required = True
@@ -55,6 +57,22 @@ async def current_user(request: Request, svc: Annotated[Services, Depends(servic
     if owner is None:
         raise Unauthorized("invalid API key")
     return owner
+
+
+async def _has_keys(svc: Services) -> bool:
+    """Whether the store has API keys: one query for every request that asks while it
+    runs (a burst of a thousand requests at start-up made a thousand, each a hop to the
+    database's thread). Shielded: one caller that leaves must not fail the others."""
+    if svc.keys_check is None:
+        svc.keys_check = asyncio.ensure_future(svc.store.has_keys())
+        svc.keys_check.add_done_callback(partial(_checked, svc))
+    return await asyncio.shield(svc.keys_check)
+
+
+def _checked(svc: Services, check: asyncio.Future[bool]) -> None:
+    svc.keys_check = None  # the next recheck asks the store again
+    if not check.cancelled():
+        check.exception()  # retrieved: every waiter may have left before it failed
 
 
 User = Annotated[str, Depends(current_user)]
