@@ -143,11 +143,20 @@ def close_all(conns: Sequence[Connection]) -> None:
 
 
 async def throughput(
-    target: Target, streams: int, n: int, warmup: float, measure: float, drain: float
+    target: Target,
+    streams: int,
+    n: int,
+    warmup: float,
+    measure: float,
+    drain: float,
+    ramp: float = 60.0,
 ) -> Result:
     """Events/s at saturation: `streams` connections, each asking for `n`-event responses
-    back to back; the rate is the deltas received in a window after `warmup`. Responses in
-    flight when the window closes are let finish (up to `drain` s) and checked too."""
+    back to back; the rate is the deltas received in a window that opens `warmup` s after
+    every stream has had its first event (or `ramp` s have passed): a window opened at a
+    fixed time measured fewer streams on a server slow to start them (uvicorn's, on uvloop,
+    accepts a connection per turn of its loop). Responses in flight when the window closes
+    are let finish (up to `drain` s) and checked too."""
     totals = Totals()
     conns = await open_many(streams, target, totals)
     request = target.stream(wire.Ask(n))
@@ -161,7 +170,12 @@ async def throughput(
             if response.status != 200:
                 return
 
+    started = time.monotonic()
     workers = [asyncio.create_task(worker(c)) for c in conns]
+    await asyncio.sleep(0)  # every worker's request is written: its first event awaited
+    firsts = [c.first_event for c in conns]
+    await asyncio.wait(firsts, timeout=ramp)
+    ramped, streaming = time.monotonic() - started, sum(f.done() for f in firsts)
     await asyncio.sleep(warmup)
     before, meter = totals.deltas, Meter(target.server_pid)
     await asyncio.sleep(measure)
@@ -174,6 +188,8 @@ async def throughput(
     await asyncio.gather(*workers, return_exceptions=True)
     return {
         "streams": streams,
+        "ramp_seconds": ramped,  # until every stream had its first event
+        "streaming": streaming,  # streams that had, when the warm-up began
         "events_per_response": n,
         "events_per_s": received / window["seconds"],
         **window,

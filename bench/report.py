@@ -88,8 +88,9 @@ def _throughput(r: dict[str, Any]) -> list[str]:
         "",
         f"Each stream asks for {n:,}-event responses back to back on a keep-alive connection;",
         "events/s counts the `delta` events received in the measured window "
-        f"({r['plan']['throughput_measure']:g} s after {r['plan']['throughput_warmup']:g} s "
-        f"of warm-up). Every server is measured in {rounds} rounds, each round in a rotated "
+        f"({r['plan']['throughput_measure']:g} s, opened {r['plan']['throughput_warmup']:g} s "
+        "after every stream has had its first event: how long that took is in the table of "
+        f"checks below). Every server is measured in {rounds} rounds, each round in a rotated "
         "order, so that a fast or slow minute of the machine does not fall to one server; a "
         "cell is the median round, with the range of the rounds in brackets. Ratios are "
         "ssechat's median ÷ the baseline's (higher is better).",
@@ -140,7 +141,8 @@ def _throughput(r: dict[str, Any]) -> list[str]:
     ]
     lines += _table(head, rows)
     lines += [
-        "**Checks** (all rounds): responses completed, and events received == events sent",
+        "**Checks** (all rounds): responses completed, events received == events sent, and "
+        "the longest wait for every stream's first event",
         "",
     ]
     rows = [[f"{int(lv):,}", *[_checks(row[s]) for s in servers]] for lv, row in table.items()]
@@ -154,10 +156,17 @@ def _checks(cell: dict[str, Any]) -> str:
         for key in ("responses", "events_received", "events_sent", "bad_responses")
     }
     cut = sum(c.get("aborted_in_flight", 0) for c in rounds_of(cell))
+    ramps = [c["ramp_seconds"] for c in rounds_of(cell) if "ramp_seconds" in c]
     return (
         f"{total['responses']:,} resp., {total['events_received']:,} = {total['events_sent']:,}"
         + (f", {total['bad_responses']} bad" if total["bad_responses"] else "")
         + (f", {cut} cut after the drain" if cut else "")
+        + (f"; all streaming after {max(ramps):.2f} s" if ramps else "")
+        + "".join(
+            f"; only {c['streaming']:,} of {c['streams']:,} streaming in a window"
+            for c in rounds_of(cell)
+            if c.get("streaming", c.get("streams")) != c.get("streams")
+        )
     )
 
 

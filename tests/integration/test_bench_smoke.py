@@ -84,6 +84,15 @@ def test_throughput_events_received_equal_events_sent(quick: Any) -> None:
             assert cell["events_sent"] == cell["responses"] * cell["events_per_response"]
 
 
+def test_throughput_is_measured_once_every_stream_streams(quick: Any) -> None:
+    results, report, _ = quick
+    for row in results["throughput"].values():
+        for cell in (c for median in row.values() for c in median["rounds"]):
+            assert cell["streaming"] == cell["streams"]
+            assert 0 < cell["ramp_seconds"] < 60
+    assert "all streaming after" in report
+
+
 def test_paced_streams_deliver_every_event_with_a_latency(quick: Any) -> None:
     results, _, _ = quick
     plan = results["plan"]
