@@ -765,14 +765,33 @@ _CHANGES = [
         "first full run to meet the memory target",
     ),
     (
-        "this run, right after it, of the same code (a quieter window: other work 1% on "
-        "average, and T's resume p99 0.518 ms)",
+        "the full run of 2026-12-07 01:06, right after it, of the same code (a quieter "
+        "window: other work 1% on average, and T's resume p99 0.518 ms)",
         "throughput 72,063 / 71,064 / 53,772 events/s (1.33× / 1.15× / 1.07× A, 3.82× / "
         "3.11× / 2.81× B; round by round: 1.29–1.49× / 0.88–1.51× / 1.00–1.41× A, 2.52–3.05× "
         "B at 1,000); paced p99 2.90 ms; resume p50 0.628 ms, p99 0.820 ms; idle 10.3 KiB per "
         "chat, 4.1 per follower. ssechat at 1,000 streams is where it was (52,200–55,400 in "
         "the last four full runs); B there gave 16,100 in the run of 2026-12-06 22:16, and "
         "18,950 and 19,100 in these two",
+    ),
+    (
+        "requests that arrive together share one query for whether API keys exist "
+        "(`auth._has_keys`): the 1,000 chats of the saturated level, sent at once, made about "
+        "850 `COUNT` queries, each a hop to aiosqlite's one thread, before any could start",
+        "streams with their first event, 8 s after the requests: 650 of 1,000 → all of "
+        "them after 1.5 s; so ssechat was still starting streams in the window of every run "
+        "above, and measured about 600 of them. 1,000 streams, the bench's window as it was, "
+        "three runs each beside B, on a slow hour of the machine: 39,800 and 42,800 → 52,700–"
+        "75,800 events/s, B 13,600–16,200",
+    ),
+    (
+        "the throughput window opens once every stream has had its first event (it opened "
+        "3 s after the requests): uvicorn on uvloop accepts one connection per turn of the "
+        "loop (libuv since 1.45), so A and B, each turn of theirs busy with ~600 streams, "
+        "still had a few hundred of 1,000 to accept when their windows opened",
+        "the report's checks give how long every level took to have all of its streams "
+        "streaming. 1,000 streams, three interleaved runs: ssechat 57,000–71,100 events/s, A "
+        "37,700–45,600, B 15,300–16,900",
     ),
 ]
 CHANGES = "\n".join(
