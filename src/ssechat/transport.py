@@ -46,11 +46,13 @@ from starlette.types import Message, Receive, Scope, Send
 
 from ssechat import sse
 
+# No `connection` header: whether the connection is kept is the server's to say (uvicorn
+# sends `connection: close` when it will close it, and HTTP/1.1 keeps it otherwise). A fixed
+# `keep-alive` contradicted that on a response to `Connection: close` or to HTTP/1.0.
 HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),  # nginx: do not buffer this response
-    (b"connection", b"keep-alive"),
 ]
 PING = sse.encode(comment="ping")
 # On a saturated loop a stream whose events come back to back has its writes held for

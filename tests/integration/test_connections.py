@@ -17,11 +17,12 @@ from ssechat.sse import Decoder
 from tests.conftest import Server
 
 
-def post_chat(params: dict[str, object]) -> bytes:
+def post_chat(params: dict[str, object], *, close: bool = False) -> bytes:
     body = orjson.dumps({"message": "hi", "params": params})
     return (
         b"POST /v1/chat/stream HTTP/1.1\r\nHost: test\r\ncontent-type: application/json\r\n"
-        b"content-length: %d\r\n\r\n%s" % (len(body), body)
+        b"%scontent-length: %d\r\n\r\n%s"
+        % (b"connection: close\r\n" if close else b"", len(body), body)
     )
 
 
@@ -39,6 +40,7 @@ class Connection:
         self.sock.settimeout(30)
         self.sock.connect((url.hostname, url.port))
         self.parser = h11.Connection(h11.CLIENT)
+        self.headers: list[tuple[bytes, bytes]] = []  # of the last response read
 
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
@@ -54,14 +56,19 @@ class Connection:
             if event is h11.NEED_DATA:
                 self.parser.receive_data(self.sock.recv(65536))
             elif isinstance(event, h11.Response):
-                status = event.status_code
+                status, self.headers = event.status_code, list(event.headers)
             elif isinstance(event, h11.Data):
                 body += event.data
             elif isinstance(event, h11.EndOfMessage):
-                self.parser.start_next_cycle()
+                if self.parser.their_state is h11.DONE:  # else the server closes it
+                    self.parser.start_next_cycle()
                 return status, body
             elif isinstance(event, h11.ConnectionClosed):
                 raise AssertionError("the server closed the connection")
+
+    def said(self) -> list[bytes]:
+        """The last response's `connection` header values."""
+        return [value for name, value in self.headers if name == b"connection"]
 
     def close(self) -> None:
         self.sock.close()
@@ -87,10 +94,26 @@ def test_after_a_stream_its_connection_serves_the_next_request(scripted: Server)
             assert status == 200
             _, deltas, complete = answer(body)
             assert deltas == complete == TEXT
+            assert connection.said() == []  # HTTP/1.1 keeps it: nothing says otherwise
             connection.send(GET_HEALTH)
             status, body = connection.response()
             assert status == 200
             assert orjson.loads(body)["status"] == "ok"
+    finally:
+        connection.close()
+
+
+def test_a_stream_asked_to_close_its_connection_says_so_once_and_closes_it(
+    scripted: Server,
+) -> None:
+    connection = Connection(scripted)
+    try:
+        connection.send(post_chat({"text": TEXT}, close=True))
+        status, body = connection.response()
+        assert status == 200
+        assert answer(body)[1] == TEXT
+        assert connection.said() == [b"close"]
+        assert connection.sock.recv(1) == b""  # closed by the server after the response
     finally:
         connection.close()
 
