@@ -1,5 +1,6 @@
-"""The openai backend's tools (ssechat.models.openai): offered in the request, and the streamed
-call fragments joined into one `ToolCall` — against a recorded OpenAI wire exchange."""
+"""The openai backend (ssechat.models.openai) against recorded OpenAI wire exchanges: tools
+offered in the request, the streamed call fragments joined into one `ToolCall`, and text
+whose surrogate pairs a server split across chunks."""
 
 from __future__ import annotations
 
@@ -43,12 +44,14 @@ STREAM = b"".join(
 )  # fmt: skip
 
 
-def run(params: GenerationParams) -> tuple[list[ModelDelta], dict[str, Any]]:
+def run(
+    params: GenerationParams, stream: bytes = STREAM
+) -> tuple[list[ModelDelta], dict[str, Any]]:
     sent: dict[str, Any] = {}
 
     def handler(request: httpx.Request) -> httpx.Response:
         sent.update(orjson.loads(request.content))
-        return httpx.Response(200, content=STREAM, headers={"content-type": "text/event-stream"})
+        return httpx.Response(200, content=stream, headers={"content-type": "text/event-stream"})
 
     async def go() -> list[ModelDelta]:
         http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
@@ -87,3 +90,32 @@ def test_streamed_call_fragments_arrive_as_one_tool_call_with_the_finish_reason(
     assert len(calls) == 1
     assert calls[0].tool_calls == (ToolCall("call_1", "run_sql", '{"sql": "SELECT 1"}'),)
     assert calls[0].finish_reason == "tool_calls"
+
+
+def text_chunks(*contents: str, finish: bool = True) -> bytes:
+    """A stream of text chunks, each `content` given as the JSON string's inside, escapes and
+    all (orjson would refuse to write a lone surrogate); then, if `finish`, a finishing one."""
+    head = b'data: {"id":"c1","object":"chat.completion.chunk","created":0,"model":"m",'
+    chunks = [
+        head
+        + b'"choices":[{"index":0,"delta":{"content":"%s"},"finish_reason":null}]}\n\n' % c.encode()
+        for c in contents
+    ]
+    if finish:
+        chunks.append(head + b'"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n')
+    return b"".join([*chunks, b"data: [DONE]\n\n"])
+
+
+def test_a_surrogate_pair_split_across_chunks_arrives_as_its_character() -> None:
+    deltas, _ = run(GenerationParams(), text_chunks("Hi \\ud83d", "\\ude00 there", "!"))
+    texts = [d.text for d in deltas if d.text]
+    assert "".join(texts) == "Hi \U0001f600 there!"
+    for text in texts:
+        text.encode()  # every token can be logged, sent and stored as UTF-8
+
+
+def test_a_surrogate_with_no_partner_becomes_a_replacement_character() -> None:
+    deltas, _ = run(GenerationParams(), text_chunks("a\\udc00b", "c\\ud83d", finish=False))
+    assert "".join(d.text for d in deltas) == "a\ufffdbc\ufffd"
+    deltas, _ = run(GenerationParams(), text_chunks("c\\ud83d"))
+    assert "".join(d.text for d in deltas) == "c\ufffd"

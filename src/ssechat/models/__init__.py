@@ -95,7 +95,10 @@ class ModelBackend(Protocol):
 
     def stream(
         self, messages: Sequence[Message], params: GenerationParams
-    ) -> AsyncGenerator[ModelDelta, None]: ...
+    ) -> AsyncGenerator[ModelDelta, None]:
+        """The answer as it is generated. Its text must encode as UTF-8 (no lone surrogate:
+        the log, the wire and the store all refuse one; `openai._whole`)."""
+        ...
 
     async def aclose(self) -> None:
         """Release the backend's resources (called from the app's lifespan)."""

@@ -58,6 +58,7 @@ class OpenAIBackend:
         # Tool-call arguments arrive in fragments keyed by index; they are joined and
         # reported once, with the finish reason.
         calls: dict[int, list[str]] = {}
+        held = ""  # a high surrogate whose low half opens the next chunk's text (`_whole`)
         try:
             stream = await self._client.chat.completions.create(**request)
             async with stream:
@@ -83,14 +84,37 @@ class OpenAIBackend:
                         if choice.finish_reason
                         else ()
                     )
-                    text = choice.delta.content or ""
+                    text, held = _whole(
+                        held + (choice.delta.content or ""), hold=not choice.finish_reason
+                    )
                     if text or tool_calls or choice.finish_reason or usage:
                         yield ModelDelta(text, tool_calls, usage, choice.finish_reason)
+            if held:  # its low half never came
+                yield ModelDelta(_whole(held, hold=False)[0])
         except openai.APIError as exc:
             raise ModelError(f"model server error: {exc.message}") from exc
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def _whole(text: str, *, hold: bool) -> tuple[str, str]:
+    """A chunk's text as it can be sent and stored, and what it holds back for the next.
+
+    A server that escapes JSON as ASCII writes a character beyond the BMP (an emoji) as a
+    surrogate pair, `\\ud83d\\ude00`, and one that splits its chunks by UTF-16 units can split
+    the pair: the SDK then parses a lone half from each chunk, which no UTF-8 encoder takes
+    (the run's log, the wire and the store would all refuse the token). A high half that ends
+    a chunk waits for the next one's low half (`hold`: the stream goes on); a half that finds
+    no partner becomes U+FFFD, as a UTF-8 decoder makes of a broken sequence."""
+    held = ""
+    if hold and text and "\ud800" <= text[-1] <= "\udbff":
+        text, held = text[:-1], text[-1]
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # UTF-16 joins the pairs that are whole; the rest are U+FFFD
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text, held
 
 
 @register_backend("openai")
