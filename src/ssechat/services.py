@@ -8,6 +8,7 @@ a pipeline creates once per app and reuses (a SQL data source, an embedding mode
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,8 +31,9 @@ class Services:
     keys_required: bool = False
     # Until then: when the store last said it had none may be trusted (`auth.KEYS_RECHECK_S`).
     no_keys_until: float = 0.0
-    # The store's answer being fetched, awaited by every request that asks meanwhile.
-    keys_check: asyncio.Future[bool] | None = None
+    # Questions to the store being asked, each answer awaited by every request that asks
+    # it meanwhile (`auth._asked_once`): whether keys exist, whose a key is.
+    asking: dict[Hashable, asyncio.Future[Any]] = field(default_factory=dict)
 
     async def aclose_resources(self) -> None:
         for resource in self.resources.values():

@@ -1,5 +1,5 @@
-"""Who is asking, on a server with no API keys: requests that arrive together share the
-store's one answer (tests/integration/test_auth.py covers keys and proxies end to end)."""
+"""Who is asking: requests that arrive together share the store's one answer, whether keys
+exist or whose a key is (tests/integration/test_auth.py covers keys and proxies end to end)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from ssechat.eventlog.memory import MemoryEventLog
 from ssechat.models.scripted import ScriptedBackend
 from ssechat.runs import RunManager
 from ssechat.services import Services
-from ssechat.store import Store, sqlite_url
+from ssechat.store import KEY_PREFIX, Store, sqlite_url
 
 REQUEST = Request({"type": "http", "headers": []})
 
@@ -29,17 +29,21 @@ async def svc(tmp_path: Path) -> AsyncIterator[Services]:
     await store.close()
 
 
-def count_queries(svc: Services) -> list[int]:
-    """Count the store's `has_keys` queries (each still runs, on the real database)."""
+def count_queries(svc: Services, name: str = "has_keys") -> list[int]:
+    """Count the store's `name` queries (each still runs, on the real database)."""
     calls = [0]
-    has_keys = svc.store.has_keys
+    query = getattr(svc.store, name)
 
-    async def counted() -> bool:
+    async def counted(*args: str) -> object:
         calls[0] += 1
-        return await has_keys()
+        return await query(*args)
 
-    svc.store.has_keys = counted  # type: ignore[method-assign]
+    setattr(svc.store, name, counted)
     return calls
+
+
+def bearer(key: str) -> Request:
+    return Request({"type": "http", "headers": [(b"authorization", f"Bearer {key}".encode())]})
 
 
 async def test_a_burst_of_requests_asks_the_store_once_whether_keys_exist(
@@ -77,3 +81,22 @@ async def test_a_key_created_meanwhile_is_required_from_the_next_check_on(svc: S
     with pytest.raises(Exception, match="missing API key"):
         await current_user(REQUEST, svc)
     assert svc.keys_required
+
+
+async def test_a_burst_with_one_key_asks_the_store_once_whose_it_is(svc: Services) -> None:
+    key = await svc.store.create_key("alice")
+    svc.keys_required = True
+    calls = count_queries(svc, "user_for_key")
+    users = await asyncio.gather(*(current_user(bearer(key), svc) for _ in range(200)))
+    assert users == ["alice"] * 200
+    assert calls[0] == 1
+    # Not kept: the next request asks again, so a key revoked meanwhile is refused.
+    assert await svc.store.revoke_key(key[: len(KEY_PREFIX) + 6]) == 1
+    with pytest.raises(Exception, match="invalid API key"):
+        await current_user(bearer(key), svc)
+    assert calls[0] == 2
+    wrong = await asyncio.gather(
+        *(current_user(bearer("sk-wrong"), svc) for _ in range(50)), return_exceptions=True
+    )
+    assert all("invalid API key" in str(e) for e in wrong)
+    assert calls[0] == 3
