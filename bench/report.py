@@ -776,11 +776,12 @@ _CHANGES = [
     ),
     (
         "requests that arrive together share one query for whether API keys exist "
-        "(`auth._has_keys`): the 1,000 chats of the saturated level, sent at once, made about "
+        "(`auth._asked_once`): the 1,000 chats of the saturated level, sent at once, made about "
         "850 `COUNT` queries, each a hop to aiosqlite's one thread, before any could start",
         "streams with their first event, 8 s after the requests: 650 of 1,000 → all of "
-        "them after 1.5 s; so ssechat was still starting streams in the window of every run "
-        "above, and measured about 600 of them. 1,000 streams, the bench's window as it was, "
+        "them after 1.5 s; so, on the code before, ssechat was still starting streams in "
+        "the window, and measured about 600 of them. 1,000 streams, the bench's window as it "
+        "was, "
         "three runs each beside B, on a slow hour of the machine: 39,800 and 42,800 → 52,700–"
         "75,800 events/s, B 13,600–16,200",
     ),
